@@ -1,0 +1,35 @@
+# shortcut-psd: frequency learning priorities and frequency shortcuts in medical-imaging transfer learning.
+# The study and its definitions: STUDY.md (../shared) and README.md. This file is a table of contents.
+
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+from shortcut_psd.config import prepare  # noqa: E402
+
+
+configfile: "config.yaml"
+
+
+# Schema validation (workflow/schemas/config.schema.yaml, defaults filled in) and semantic checks:
+# a bad config stops here, naming the key, before any job is planned.
+prepare(config, workflow.configfiles)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/sources.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/artifacts.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/psd.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,389 @@
+"""Config validation and the study's target lists.
+
+``prepare(config, configfiles)`` is called by the Snakefile before any rule is planned. It
+
+1. re-reads each config file with a YAML loader that refuses duplicate keys (PyYAML silently keeps the
+   last of two equal keys, which would hide a typo'd second init or artifact);
+2. validates against ``workflow/schemas/config.schema.yaml`` and fills in its defaults;
+3. runs the semantic checks the schema cannot express (see :func:`check_semantics`).
+
+Every failure raises :class:`~shortcut_psd.errors.ConfigError` with the dotted key, the bad value, and
+what is allowed, so the run stops before any job starts and nothing already computed is touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from shortcut_psd.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+BUILTIN_DATASETS = ("photos", "clinical", "brain_tissue")
+#: artifact name reserved for the one p = 0 model per init and seed that serves every artifact
+CLEAN = "none"
+
+
+# ------------------------------------------------------------------------------------------------
+# YAML without silent duplicate keys
+# ------------------------------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"duplicate key '{key}' at line {key_node.start_mark.line + 1} of {key_node.start_mark.name} "
+                f"(first at line {seen[key] + 1}); YAML would silently keep only the last one. "
+                "Rename or remove one of them."
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Load a YAML config file, refusing duplicate keys and naming the file on syntax errors."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+# ------------------------------------------------------------------------------------------------
+# Schema validation with defaults
+# ------------------------------------------------------------------------------------------------
+def _extend_with_default(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, subschema in properties.items():
+                if "default" in subschema and prop not in instance:
+                    instance[prop] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _extend_with_default(jsonschema.Draft7Validator)
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _subschema_at(schema: dict, error: jsonschema.ValidationError) -> dict:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _format_error(error: jsonschema.ValidationError) -> str:
+    key = _dotted(error.absolute_path)
+    sub = _subschema_at(load_schema(), error)
+    what = sub.get("description")
+    hint = f" ({what})" if what else ""
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        did = f"; did you mean '{close[0]}'?" if close else ""
+        return f"config key '{key}': {error.instance!r} is not allowed{hint}. Allowed values: {allowed}{did}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(sub.get("properties", {}))
+        extra = [k for k in error.instance if k not in sub.get("properties", {})]
+        close = {k: difflib.get_close_matches(k, allowed, n=1) for k in extra}
+        sugg = "; ".join(f"'{k}' -> did you mean '{c[0]}'?" for k, c in close.items() if c)
+        where = f"under '{key}'" if error.absolute_path else "at the top level"
+        return (
+            f"unknown config key(s) {extra} {where}. Allowed keys: {', '.join(allowed)}"
+            + (f" ({sugg})" if sugg else "")
+        )
+    if error.validator == "type":
+        return (
+            f"config key '{key}': {error.instance!r} has type {type(error.instance).__name__}, "
+            f"expected {error.validator_value}{hint}"
+        )
+    if error.validator == "required":
+        return f"config key '{key}' is missing a required entry: {error.message}{hint}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"config key '{key}': {error.message}{hint}"
+    if error.validator == "minItems":
+        return f"config key '{key}' must not be empty: {error.message}{hint}"
+    if error.validator == "pattern" or (error.validator == "propertyNames"):
+        return (
+            f"config key '{key}': {error.message}. Names used in file paths may hold only letters, "
+            "digits, '_' and '-'"
+        )
+    return f"config key '{key}': {error.message}{hint}"
+
+
+def validate(config: dict) -> dict:
+    """Validate ``config`` in place against the schema, filling defaults; raise ConfigError on the first problem."""
+    validator = _DefaultFillingValidator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.path)))
+    if errors:
+        msgs = [_format_error(e) for e in errors[:5]]
+        more = f"\n  ... and {len(errors) - 5} more" if len(errors) > 5 else ""
+        raise ConfigError("invalid config:\n  " + "\n  ".join(msgs) + more)
+    return config
+
+
+# ------------------------------------------------------------------------------------------------
+# Semantic checks
+# ------------------------------------------------------------------------------------------------
+def _unknown(kind: str, name: str, known: Iterable[str], key: str) -> ConfigError:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    did = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"config key '{key}': unknown {kind} '{name}'. Known: {', '.join(known) or '(none)'}.{did}")
+
+
+def _check_params(key: str, kind: str, params: dict, defaults: dict) -> None:
+    extra = sorted(set(params) - set(defaults))
+    if extra:
+        raise ConfigError(
+            f"config key '{key}': parameter(s) {extra} are not taken by kind '{kind}'. "
+            f"Allowed: {', '.join(sorted(defaults)) or '(none)'}"
+        )
+
+
+def _under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_model: bool = True) -> None:
+    """Checks the schema cannot express; each failure names the key and the fix."""
+    from shortcut_psd import artifacts as artifacts_mod
+    from shortcut_psd import edits as edits_mod
+
+    workdir = Path(workdir)
+    results = Path(config["results"])
+    if results.is_absolute() is False and ".." in results.parts:
+        raise ConfigError(
+            f"config key 'results': {config['results']!r} climbs out of the working directory with '..'; "
+            "give a folder inside it or an absolute path"
+        )
+
+    datasets = config["datasets"]
+    for name, spec in datasets.items():
+        key = f"datasets.{name}"
+        if spec["format"] == "builtin":
+            builtin = spec.get("builtin", name)
+            if builtin not in BUILTIN_DATASETS:
+                raise _unknown("built-in data set", builtin, BUILTIN_DATASETS, f"{key}.builtin")
+            if "path" in spec:
+                raise ConfigError(f"config key '{key}.path': a built-in data set takes no path; remove it")
+        else:
+            if "path" not in spec:
+                raise ConfigError(
+                    f"config key '{key}.path' is required for format '{spec['format']}': give the "
+                    + {"imagefolder": "folder of class sub-folders", "csv": "CSV manifest", "npz": "NPZ file"}[
+                        spec["format"]
+                    ]
+                )
+            path = workdir / spec["path"]
+            if not path.exists():
+                raise ConfigError(
+                    f"config key '{key}.path': {spec['path']} does not exist (relative to {workdir.resolve()}); "
+                    "fix the path or prepare the data first"
+                )
+            want_dir = spec["format"] == "imagefolder"
+            if want_dir != path.is_dir():
+                raise ConfigError(
+                    f"config key '{key}.path': {spec['path']} must be a {'folder' if want_dir else 'file'} "
+                    f"for format '{spec['format']}'"
+                )
+        if spec["val_fraction"] + spec["test_fraction"] >= 1:
+            raise ConfigError(f"config key '{key}': val_fraction + test_fraction must be below 1")
+
+    for i, target in enumerate(config["targets"]):
+        if target not in datasets:
+            raise _unknown("data set", target, datasets, f"targets[{i}]")
+
+    edits = config["edits"]
+    for name, spec in edits.items():
+        params = {k: v for k, v in spec.items() if k != "kind"}
+        _check_params(f"edits.{name}", spec["kind"], params, edits_mod.edit_defaults(spec["kind"]))
+        try:
+            edits_mod.check_edit_params(spec["kind"], params)
+        except ConfigError as exc:
+            raise ConfigError(f"config key 'edits.{name}': {exc}") from exc
+
+    for name, spec in config["inits"].items():
+        key = f"inits.{name}"
+        kind = spec["kind"]
+        allowed = {
+            "scratch": set(),
+            "source": {"source", "edit"},
+            "timm": {"name", "in_chans", "mean", "std", "arch"},
+            "file": {"path", "arch", "in_chans", "mean", "std", "strict"},
+        }[kind] | {"kind", "edit", "strict"}
+        extra = sorted(set(spec) - allowed)
+        if extra:
+            raise ConfigError(f"config key '{key}': {extra} do not apply to kind '{kind}'; remove them")
+        if kind == "source":
+            if "source" not in spec:
+                raise ConfigError(f"config key '{key}.source' is required for kind 'source': name a data set")
+            if spec["source"] not in datasets:
+                raise _unknown("source data set", spec["source"], datasets, f"{key}.source")
+            if spec["edit"] not in edits:
+                raise _unknown("edit", spec["edit"], edits, f"{key}.edit")
+        if kind == "timm" and "name" not in spec:
+            raise ConfigError(f"config key '{key}.name' is required for kind 'timm', e.g. resnet50.a1_in1k")
+        if kind == "file":
+            if "path" not in spec:
+                raise ConfigError(f"config key '{key}.path' is required for kind 'file': a local state dict")
+            for k in ("mean", "std"):
+                if k not in spec:
+                    raise ConfigError(
+                        f"config key '{key}.{k}' is required for kind 'file': the input normalisation the "
+                        "weights were trained with, for images scaled to [0, 1] (for example ImageNet's "
+                        "[0.485, 0.456, 0.406] / [0.229, 0.224, 0.225])"
+                    )
+            if not (workdir / spec["path"]).is_file():
+                raise ConfigError(
+                    f"config key '{key}.path': checkpoint {spec['path']} does not exist; fix the path "
+                    "or convert the weights first (see README, 'Your own weights')"
+                )
+        if ("mean" in spec) != ("std" in spec):
+            raise ConfigError(f"config key '{key}': give both mean and std, or neither")
+        if "mean" in spec:
+            chans = spec.get("in_chans", config["image"]["channels"])
+            for k in ("mean", "std"):
+                if len(spec[k]) not in (1, chans):
+                    raise ConfigError(f"config key '{key}.{k}' needs 1 or {chans} values, got {len(spec[k])}")
+
+    for name, spec in config["artifacts"].items():
+        key = f"artifacts.{name}"
+        if name == CLEAN:
+            raise ConfigError(
+                f"config key '{key}': the artifact name '{CLEAN}' is reserved for the clean (p = 0) models; "
+                "rename it"
+            )
+        params = {k: v for k, v in spec.items() if k != "kind"}
+        _check_params(key, spec["kind"], params, artifacts_mod.artifact_defaults(spec["kind"]))
+        try:
+            artifacts_mod.check_artifact_params(spec["kind"], params)
+        except ConfigError as exc:
+            raise ConfigError(f"config key '{key}': {exc}") from exc
+
+    bands = config["psd"]["bands_cpp"]
+    if not bands[0] < bands[1]:
+        raise ConfigError(f"config key 'psd.bands_cpp': {bands} must be increasing (low/mid edge < mid/high edge)")
+
+    for rule, req in config["resources"].items():
+        if req["mem_mb"] > 2_000_000:
+            raise ConfigError(f"config key 'resources.{rule}.mem_mb': {req['mem_mb']} MB is more than any node has")
+
+    if check_model:
+        check_model_fits(config)
+
+
+def check_model_fits(config: dict) -> None:
+    """The architecture exists in timm and accepts images of ``image.size`` (one forward on zeros)."""
+    import timm
+    import torch
+
+    arch = config["model"]["arch"]
+    archs = {arch} | {s["arch"] for s in config["inits"].values() if "arch" in s}
+    for a in sorted(archs):
+        if not timm.is_model(a):
+            close = difflib.get_close_matches(a, timm.list_models(), n=3)
+            raise ConfigError(
+                f"config key 'model.arch': '{a}' is not a timm architecture"
+                + (f"; close names: {', '.join(close)}" if close else "")
+                + ". See timm.list_models()"
+            )
+    size, chans = config["image"]["size"], config["image"]["channels"]
+    try:
+        model = timm.create_model(arch, pretrained=False, num_classes=2, in_chans=chans, **config["model"]["kwargs"])
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, chans, size, size))
+    except Exception as exc:  # timm raises many kinds for bad kwargs or sizes
+        raise ConfigError(
+            f"config key 'image.size': model '{arch}' (kwargs {config['model']['kwargs']}) cannot take "
+            f"{chans}x{size}x{size} images ({type(exc).__name__}: {exc}). Use a larger image.size or a "
+            "model that accepts this size"
+        ) from exc
+
+
+def prepare(config: dict, configfiles: Iterable[str | os.PathLike] = (), *, workdir=".", check_model=True) -> dict:
+    """Validate ``config`` in place (defaults filled) and check it; the Snakefile calls this first."""
+    for f in configfiles:
+        load_yaml(f)  # duplicate keys and syntax errors, with the file named
+    validate(config)
+    check_semantics(config, workdir=workdir, check_model=check_model)
+    return config
+
+
+# ------------------------------------------------------------------------------------------------
+# Names, hashes and the study's grid
+# ------------------------------------------------------------------------------------------------
+def fmt_p(p: float) -> str:
+    """Prevalence as used in paths: 0, 0.1, 0.5, 1."""
+    return f"{float(p):g}"
+
+
+def config_hash(obj: Any) -> str:
+    """Short stable hash of a JSON-serialisable value (stored in checkpoints to trace them to a config)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def source_pairs(config: dict) -> list[tuple[str, str]]:
+    """(source data set, edit) pairs that must be pre-trained."""
+    pairs = {(s["source"], s["edit"]) for s in config["inits"].values() if s["kind"] == "source"}
+    return sorted(pairs)
+
+
+def source_datasets(config: dict) -> list[str]:
+    return sorted({s for s, _ in source_pairs(config)})
+
+
+def finetune_conditions(config: dict) -> list[tuple[str, str, str, str, int]]:
+    """Every (init, target, artifact, p, seed) model; p = 0 models use artifact ``none``."""
+    out = []
+    for init in config["inits"]:
+        for target in config["targets"]:
+            for seed in config["seeds"]:
+                for p in config["prevalences"]:
+                    if float(p) == 0:
+                        out.append((init, target, CLEAN, fmt_p(0), seed))
+                    else:
+                        for art in config["artifacts"]:
+                            out.append((init, target, art, fmt_p(p), seed))
+    return sorted(set(out))

@@ -1,0 +1,228 @@
+"""One function per workflow job, so each job is a plain call that tests can make without Snakemake.
+
+The workflow's scripts only read Snakemake's inputs/params, call these, and write the outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from shortcut_psd import models as M
+from shortcut_psd.data.store import ImageSet
+from shortcut_psd.errors import DataError
+from shortcut_psd.gradients import gradient_psd
+from shortcut_psd.metrics import evaluate_sets
+from shortcut_psd.shortcut import build_sets
+from shortcut_psd.spectral import PSDResult
+from shortcut_psd.train import set_seed, train_classifier
+
+log = logging.getLogger("shortcut_psd.study")
+
+#: recipe keys handled here rather than by train_classifier
+_STUDY_RECIPE_KEYS = ("max_train_images",)
+
+
+def split_recipe(recipe: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    r = dict(recipe)
+    own = {k: r.pop(k) for k in _STUDY_RECIPE_KEYS if k in r}
+    return r, own
+
+
+def channel_mean_std(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of ``(N, C, H, W)`` images (the normalisation of models trained on them)."""
+    mean = images.mean(axis=(0, 2, 3)).astype(float).tolist()
+    std = np.maximum(images.std(axis=(0, 2, 3)), 1e-3).astype(float).tolist()
+    return mean, std
+
+
+def _subsample(images: np.ndarray, labels: np.ndarray, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded subsample of at most ``cap`` images (stratified by label); ``cap`` 0 keeps all."""
+    if not cap or len(images) <= cap:
+        return images, labels
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = max(1, round(cap * len(idx) / len(labels)))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    keep = np.sort(np.concatenate(keep))
+    return images[keep], labels[keep]
+
+
+# ------------------------------------------------------------------------------------------------
+def pretrain_source(
+    ds: ImageSet,
+    *,
+    arch: str,
+    model_kwargs: Mapping[str, Any],
+    recipe: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> tuple[torch.nn.Module, dict[str, Any], pd.DataFrame]:
+    """Supervised pre-training on a source's labels; returns ``(model, checkpoint meta, history)``."""
+    dev = M.pick_device(device)
+    train_recipe, own = split_recipe(recipe)
+    xt, yt = ds.subset("train")
+    xt, yt = _subsample(xt, yt, own.get("max_train_images", 0), seed)
+    xv, yv = ds.subset("val")
+    mean, std = channel_mean_std(xt)
+    prep = M.Preprocessing(ds.channels, mean, std)
+    log.info(
+        "pre-training %s on '%s' (%d classes): %d train / %d val images of %s, device %s",
+        arch, ds.name, ds.num_classes, len(xt), len(xv), ds.image_size, dev,
+    )
+    set_seed(seed)
+    model = M.create_model(arch, num_classes=ds.num_classes, in_chans=ds.channels, **dict(model_kwargs))
+    model, history = train_classifier(
+        model, prep, (xt, yt), (xv, yv), recipe=train_recipe, seed=seed, device=dev, log=log, progress=progress
+    )
+    meta = {
+        "arch": arch,
+        "model_kwargs": dict(model_kwargs),
+        "num_classes": ds.num_classes,
+        "in_chans": ds.channels,
+        "classes": list(ds.classes),
+        "preprocessing": prep.to_dict(),
+        "source": ds.name,
+        "edit": ds.meta.get("edit", {}),
+        "seed": seed,
+        "recipe": dict(recipe),
+        "best_val_loss": float(history["val_loss"].min()),
+    }
+    return model, meta, history
+
+
+def make_init(
+    spec: Mapping[str, Any],
+    *,
+    checkpoint: str | None,
+    arch: str,
+    model_kwargs: Mapping[str, Any] | None = None,
+    num_classes: int,
+    clean_train_images: np.ndarray,
+    seed: int,
+    device: str = "auto",
+) -> tuple[torch.nn.Module, M.Preprocessing, dict[str, Any]]:
+    """The model an init gives for a target (fresh head seeded by ``seed``), with its preprocessing.
+
+    ``clean_train_images`` (N, C, H, W) give the data's channels and, for ``scratch``, the normalisation.
+    """
+    spec = dict(spec)
+    if spec["kind"] == "source":
+        spec = {"kind": "source", "checkpoint": checkpoint}
+    elif spec["kind"] == "file":
+        spec["path"] = checkpoint or spec["path"]
+    set_seed(seed)
+    model, prep, info = M.build_init(
+        spec,
+        arch=spec.get("arch", arch),
+        num_classes=num_classes,
+        in_chans_data=int(clean_train_images.shape[1]),
+        image_mean_std=channel_mean_std(clean_train_images),
+        device=M.pick_device(device),
+    )
+    return model, prep, info
+
+
+def finetune_condition(
+    model: torch.nn.Module,
+    prep: M.Preprocessing,
+    sets: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    recipe: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Full fine-tuning with early stopping on validation loss (best epoch kept)."""
+    train_recipe, own = split_recipe(recipe)
+    xt, yt = _subsample(*sets["train"], own.get("max_train_images", 0), seed)
+    log.info(
+        "fine-tuning: %d train (%d positive) / %d val images, recipe %s",
+        len(xt), int((yt == 1).sum()), len(sets["val"][0]), train_recipe,
+    )
+    return train_classifier(
+        model, prep, (xt, yt), sets["val"], recipe=train_recipe, seed=seed, device=M.pick_device(device),
+        log=log, progress=progress,
+    )
+
+
+def load_condition_data(path: str, p: float) -> dict[str, np.ndarray]:
+    """``clean``, ``artifacted``, ``labels``, ``split`` from an artifact file, or from a target's data.npz
+    (a p = 0 model under artifact ``none``: no artifact exists, both arrays are the clean images)."""
+    with np.load(path, allow_pickle=False) as z:
+        if "artifacted" in z:
+            return {k: z[k] for k in ("clean", "artifacted", "labels", "split")}
+    if float(p) != 0:
+        raise DataError(f"{path} holds no artifact, but the model has p = {p:g} > 0")
+    from shortcut_psd.data import load_imageset
+
+    ds = load_imageset(path)
+    return {"clean": ds.images, "artifacted": ds.images, "labels": ds.labels, "split": ds.split}
+
+
+def protocol_sets(data: Mapping[str, np.ndarray], p: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The shortcut protocol's sets (see :func:`shortcut_psd.shortcut.build_sets`)."""
+    return build_sets(data["clean"], data["artifacted"], data["labels"], data["split"], float(p), seed)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    prep: M.Preprocessing,
+    sets: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    evaluation: Mapping[str, Any],
+    seed: int,
+    device: str = "auto",
+    identity: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """AUC with bootstrap CIs on the test sets and the shortcut gap, as written to ``metrics.json``."""
+    res = evaluate_sets(
+        model, prep, sets, names=["test_clean", "test_iid", "test_ood"],
+        batch_size=int(evaluation.get("batch_size", 512)), device=M.pick_device(device),
+        n_boot=int(evaluation.get("bootstrap", 1000)), seed=seed,
+    )
+    out = dict(identity or {})
+    out["sets"] = {k[len("test_"):]: res[k] for k in ("test_clean", "test_iid", "test_ood")}
+    out["gap"] = res["shortcut_gap"]
+    out["gap_lo"] = res.get("shortcut_gap_lo")
+    out["gap_hi"] = res.get("shortcut_gap_hi")
+    return out
+
+
+def psd_images(target: ImageSet, psd: Mapping[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clean target images a PSD is taken on: split ``psd.split``, seeded subsample of ``max_images``."""
+    x, y = target.subset(psd["split"])
+    if len(x) == 0:
+        raise DataError(f"target '{target.name}' has no '{psd['split']}' images for the PSD (psd.split)")
+    return _subsample(x, y, int(psd["max_images"]), seed)
+
+
+def model_psd(
+    models: Sequence[torch.nn.Module],
+    prep: M.Preprocessing,
+    images: np.ndarray,
+    labels: np.ndarray,
+    psd: Mapping[str, Any],
+    *,
+    device: str = "auto",
+) -> PSDResult:
+    """Gradient PSD with the config's options (``psd`` section)."""
+    return gradient_psd(
+        list(models), images, labels, prep,
+        batch_size=int(psd["batch_size"]), device=M.pick_device(device), amp=bool(psd.get("amp", False)),
+        window=psd["window"], spectrum=psd["spectrum"], channels=psd["channels"], normalise=psd["normalise"],
+        include_corners=bool(psd["include_corners"]), bands=tuple(psd["bands_cpp"]),
+    )
+
+
+def pretrained_heads(model: torch.nn.Module, num_classes: int, head_seeds: Sequence[int]) -> list[torch.nn.Module]:
+    """K copies of a pre-trained backbone, each with a fresh linear head (seeded), for the PSD before fine-tuning."""
+    return [M.with_fresh_head(model, num_classes, int(s)) for s in head_seeds]

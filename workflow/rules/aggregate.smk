@@ -1,0 +1,88 @@
+# Aggregation: tables (CSV) with means, CIs and tests over seeds; figures; everything in the report.
+
+
+rule aggregate:
+    input:
+        metrics=eval_files(),
+        psd=psd_files(),
+        artifact_psd=artifact_psd_files(),
+        cards=dataset_cards(),
+    output:
+        **{
+            t: report(
+                f"{R}/tables/{t}.csv",
+                caption=f"../report/table_{t}.rst",
+                category="3. Tables",
+                labels={"table": t},
+            )
+            for t in TABLES
+        },
+    params:
+        results=R,
+        conditions=[list(c) for c in CONDITIONS],
+        inits=INITS,
+        artifacts=ARTIFACTS,
+        targets=TARGETS,
+        seeds=SEEDS,
+        prevalences=config["prevalences"],
+        stats=config["stats"],
+        bands=config["psd"]["bands_cpp"],
+        init_specs=config["inits"],
+    log:
+        f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule figures:
+    input:
+        auc_summary=f"{R}/tables/auc_summary.csv",
+        alignment=f"{R}/tables/alignment.csv",
+        correlation=f"{R}/tables/alignment_correlation.csv",
+        psd=psd_files(),
+        artifact_psd=artifact_psd_files(),
+        spectra=source_spectrum_files(),
+        source_data=[f"{R}/sources/{s}/{e}/data.npz" for s, e in source_pairs(config)],
+        artifact_images=[f"{R}/artifacts/{t}/{a}/images.npz" for t in TARGETS for a in ARTIFACTS],
+    output:
+        **{
+            f"{f}_{ext}": (
+                report(
+                    f"{R}/figures/{f}.png",
+                    caption=f"../report/fig_{f}.rst",
+                    category="2. Figures",
+                    labels={"figure": f},
+                )
+                if ext == "png"
+                else f"{R}/figures/{f}.pdf"
+            )
+            for f in FIGURES
+            for ext in ("png", "pdf")
+        },
+    params:
+        results=R,
+        source_pairs=[list(x) for x in source_pairs(config)],
+        inits=INITS,
+        artifacts=ARTIFACTS,
+        targets=TARGETS,
+        seeds=SEEDS,
+        conditions=[list(c) for c in CONDITIONS],
+        artifact_specs=config["artifacts"],
+    log:
+        f"{R}/logs/figures.log",
+    benchmark:
+        f"{R}/benchmarks/figures.tsv"
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,52 @@
+"""Shared start-up for the workflow's scripts (Snakemake puts this folder on sys.path).
+
+Makes the library importable without installing it (per-rule conda environments hold only third-party
+packages), sends logging and warnings to the rule's log file, and sets the thread count.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+
+
+def start(snakemake, name: str) -> logging.Logger:
+    """Log to the rule's log file (and stderr), set torch threads; return the script's logger."""
+    log_path = Path(snakemake.log[0])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [logging.FileHandler(log_path, mode="w"), logging.StreamHandler(sys.stderr)]
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+    logging.captureWarnings(True)
+    log = logging.getLogger(name)
+    threads = int(getattr(snakemake, "threads", 1) or 1)
+    if "torch" in sys.modules or _wants_torch(snakemake):
+        import torch
+
+        torch.set_num_threads(threads)
+    log.info("start: rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), threads)
+    log.info("outputs: %s", ", ".join(map(str, snakemake.output)))
+    return log
+
+
+def _wants_torch(snakemake) -> bool:
+    return snakemake.rule not in ("prepare_dataset", "aggregate", "figures")
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __str__(self) -> str:
+        return f"{time.perf_counter() - self.t0:.1f} s"

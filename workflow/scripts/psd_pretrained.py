@@ -1,0 +1,32 @@
+"""Gradient PSD of an init before fine-tuning: its backbone with K fresh linear heads, averaged."""
+
+import _common
+
+log = _common.start(snakemake, "psd_pretrained")  # noqa: F821
+
+from shortcut_psd import study  # noqa: E402
+from shortcut_psd.data import load_imageset  # noqa: E402
+
+sm = snakemake  # noqa: F821
+P = sm.params
+seed = int(sm.wildcards.seed)
+timer = _common.Timer()
+target = load_imageset(sm.input.data)
+init = P.init
+model, prep, info = study.make_init(
+    init["spec"],
+    checkpoint=str(sm.input.init) if sm.input.init else None,
+    arch=init["arch"],
+    model_kwargs=init["model_kwargs"],
+    num_classes=target.num_classes,
+    clean_train_images=target.subset("train")[0],
+    seed=seed,
+    device=P.device,
+)
+heads = study.pretrained_heads(model, target.num_classes, P.psd["head_seeds"])
+x, y = study.psd_images(target, P.psd, seed)
+log.info("init '%s' (%s): gradient PSD on %d '%s' images, %d fresh heads", sm.wildcards.init, info.get("arch"),
+         len(x), P.psd["split"], len(heads))
+result = study.model_psd(heads, prep, x, y, P.psd, device=P.device)
+result.save(sm.output.psd)
+log.info("scalars %s in %s", result.scalars, timer)
