@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install Debian's SLURM (slurm-wlm) and munge for the loopback-cluster tests (tests/test_slurm.py).
+#
+# Idempotent: apt is only touched when one of the needed binaries is missing, and `apt-get update`
+# runs only then. Needs root (or sudo) and network access to the Debian mirror. Post-install scripts
+# start no daemons; the test fixture (tests/slurm_cluster.py) starts and stops them itself.
+# Prints the versions it finds. Exit status is non-zero when installation fails.
+set -euo pipefail
+
+need=(slurmctld slurmd sbatch squeue sinfo scontrol munged mungekey)
+
+missing=()
+for b in "${need[@]}"; do
+    command -v "$b" >/dev/null 2>&1 || missing+=("$b")
+done
+
+if ((${#missing[@]})); then
+    echo "install-slurm: missing ${missing[*]}; installing slurm-wlm and munge"
+    SUDO=""
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            SUDO="sudo"
+        else
+            echo "install-slurm: not root and no sudo; cannot install slurm-wlm/munge" >&2
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    for b in "${need[@]}"; do
+        if ! command -v "$b" >/dev/null 2>&1; then
+            echo "install-slurm: $b still missing after installation" >&2
+            exit 1
+        fi
+    done
+else
+    echo "install-slurm: slurm-wlm and munge already installed"
+fi
+
+echo "slurmctld: $(slurmctld -V 2>&1)"
+echo "slurmd:    $(slurmd -V 2>&1)"
+echo "munged:    $(munged --version 2>&1 | head -n1)"
