@@ -10,8 +10,11 @@ min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")
 from shortcut_psd.config import prepare  # noqa: E402
 
+# config.yaml is the default study; `--configfile other.yaml` replaces it (configs/ hold complete
+# variants) instead of being merged into it, so a smaller config really is smaller.
+if not workflow.overwrite_configfiles:
 
-configfile: "config.yaml"
+    configfile: "config.yaml"
 
 
 # Schema validation (workflow/schemas/config.schema.yaml, defaults filled in) and semantic checks:
@@ -30,6 +33,6 @@ include: "workflow/rules/aggregate.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

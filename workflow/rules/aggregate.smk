@@ -17,8 +17,17 @@ rule aggregate:
             )
             for t in TABLES
         },
+    log:
+        f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
     params:
-        results=R,
+        results=lambda wildcards, input: str(Path(input.cards[0]).parents[2]),  # R/data/<name>/card.json
         conditions=[list(c) for c in CONDITIONS],
         inits=INITS,
         artifacts=ARTIFACTS,
@@ -28,15 +37,6 @@ rule aggregate:
         stats=config["stats"],
         bands=config["psd"]["bands_cpp"],
         init_specs=config["inits"],
-    log:
-        f"{R}/logs/aggregate.log",
-    benchmark:
-        f"{R}/benchmarks/aggregate.tsv"
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../scripts/aggregate.py"
 
@@ -50,7 +50,9 @@ rule figures:
         artifact_psd=artifact_psd_files(),
         spectra=source_spectrum_files(),
         source_data=[f"{R}/sources/{s}/{e}/data.npz" for s, e in source_pairs(config)],
-        artifact_images=[f"{R}/artifacts/{t}/{a}/images.npz" for t in TARGETS for a in ARTIFACTS],
+        artifact_images=[
+            f"{R}/artifacts/{t}/{a}/images.npz" for t in TARGETS for a in ARTIFACTS
+        ],
     output:
         **{
             f"{f}_{ext}": (
@@ -66,8 +68,17 @@ rule figures:
             for f in FIGURES
             for ext in ("png", "pdf")
         },
+    log:
+        f"{R}/logs/figures.log",
+    benchmark:
+        f"{R}/benchmarks/figures.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
     params:
-        results=R,
+        results=lambda wildcards, input: str(Path(input.auc_summary).parents[1]),  # R/tables/x.csv
         source_pairs=[list(x) for x in source_pairs(config)],
         inits=INITS,
         artifacts=ARTIFACTS,
@@ -75,14 +86,5 @@ rule figures:
         seeds=SEEDS,
         conditions=[list(c) for c in CONDITIONS],
         artifact_specs=config["artifacts"],
-    log:
-        f"{R}/logs/figures.log",
-    benchmark:
-        f"{R}/benchmarks/figures.tsv"
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../scripts/figures.py"

@@ -8,19 +8,19 @@ rule inject_artifact:
         images=f"{R}/artifacts/{{target}}/{{artifact}}/images.npz",
         psd=f"{R}/artifacts/{{target}}/{{artifact}}/psd.npz",
         psd_json=f"{R}/artifacts/{{target}}/{{artifact}}/psd.json",
-    params:
-        spec=lambda wc: config["artifacts"][wc.artifact],
-        seed=config["artifact_seed"],
-        psd=config["psd"],
     log:
         f"{R}/logs/artifacts/{{target}}/{{artifact}}.log",
     benchmark:
         f"{R}/benchmarks/artifacts/{{target}}/{{artifact}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        spec=lambda wc: config["artifacts"][wc.artifact],
+        seed=config["artifact_seed"],
+        psd=config["psd"],
     script:
         "../scripts/inject_artifact.py"

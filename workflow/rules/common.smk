@@ -1,6 +1,8 @@
 # Shared helpers: result paths, the study grid, input functions and target builders.
 # The grid itself is computed by shortcut_psd.config so tests can reuse it without Snakemake.
 
+from pathlib import Path
+
 from shortcut_psd.config import (
     CLEAN,
     finetune_conditions,
@@ -92,7 +94,10 @@ def finetuned_labels(wildcards):
 
 def finetuned_psd_outputs(ext):
     conds = sorted({(a, p) for (i, t, a, p, s) in CONDITIONS})
-    return [f"{R}/psd/finetuned/{{init}}/{{target}}/{a}/p{p}/seed{{seed}}/psd.{ext}" for a, p in conds]
+    return [
+        f"{R}/psd/finetuned/{{init}}/{{target}}/{a}/p{p}/seed{{seed}}/psd.{ext}"
+        for a, p in conds
+    ]
 
 
 def eval_files():
@@ -104,13 +109,18 @@ def eval_files():
                 for a in ARTIFACTS:
                     ps = ([fmt_p(0)] if HAS_P0 else []) + NONZERO_P
                     for p in ps:
-                        out.append(f"{R}/eval/{init}/{t}/{a}/p{p}/seed{seed}/metrics.json")
+                        out.append(
+                            f"{R}/eval/{init}/{t}/{a}/p{p}/seed{seed}/metrics.json"
+                        )
     return out
 
 
 def psd_files():
     pre = [
-        f"{R}/psd/pretrained/{i}/{t}/seed{s}/psd.npz" for i in INITS for t in TARGETS for s in SEEDS
+        f"{R}/psd/pretrained/{i}/{t}/seed{s}/psd.npz"
+        for i in INITS
+        for t in TARGETS
+        for s in SEEDS
     ]
     fin = [
         f"{R}/psd/finetuned/{i}/{t}/{a}/p{p}/seed{s}/psd.npz"

@@ -15,18 +15,18 @@ rule prepare_dataset:
             subcategory="{dataset}",
             labels={"data set": "{dataset}", "figure": "examples per class"},
         ),
-    params:
-        spec=lambda wc: dataset_spec(wc.dataset),
-        image=config["image"],
-        seed=config["data_seed"],
     log:
         f"{R}/logs/data/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/data/{{dataset}}.tsv"
+    conda:
+        "../../envs/data.yaml"
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
-    conda:
-        "../../envs/data.yaml"
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
+        image=config["image"],
+        seed=config["data_seed"],
     script:
         "../scripts/prepare_dataset.py"

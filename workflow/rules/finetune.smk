@@ -15,22 +15,22 @@ rule finetune:
         model=f"{R}/finetune/{{init}}/{{target}}/{{artifact}}/p{{p}}/seed{{seed}}/model.pt",
         history=f"{R}/finetune/{{init}}/{{target}}/{{artifact}}/p{{p}}/seed{{seed}}/history.csv",
         metrics=f"{R}/eval/{{init}}/{{target}}/{{artifact}}/p{{p}}/seed{{seed}}/metrics.json",
-    params:
-        init=init_params,
-        recipe=config["finetune"],
-        device=config["device"],
-        evaluation=config["evaluation"],
     log:
         f"{R}/logs/finetune/{{init}}/{{target}}/{{artifact}}/p{{p}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/finetune/{{init}}/{{target}}/{{artifact}}/p{{p}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         gpu=GPU,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        init=init_params,
+        recipe=config["finetune"],
+        device=config["device"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/finetune.py"
 
@@ -38,24 +38,26 @@ rule finetune:
 rule evaluate_clean_model:
     input:
         model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
-        images=expand(f"{R}/artifacts/{{{{target}}}}/{{artifact}}/images.npz", artifact=ARTIFACTS),
+        images=expand(
+            f"{R}/artifacts/{{{{target}}}}/{{artifact}}/images.npz", artifact=ARTIFACTS
+        ),
     output:
         metrics=expand(
             f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{artifact}}/p0/seed{{{{seed}}}}/metrics.json",
             artifact=ARTIFACTS,
         ),
-    params:
-        artifacts=ARTIFACTS,
-        evaluation=config["evaluation"],
-        device=config["device"],
     log:
         f"{R}/logs/eval/{{init}}/{{target}}/p0/seed{{seed}}.log",
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         gpu=GPU,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        artifacts=ARTIFACTS,
+        evaluation=config["evaluation"],
+        device=config["device"],
     script:
         "../scripts/evaluate_clean.py"

@@ -7,21 +7,21 @@ rule pretrain:
     output:
         model=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/model.pt",
         history=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/history.csv",
-    params:
-        arch=config["model"]["arch"],
-        model_kwargs=config["model"]["kwargs"],
-        recipe=config["pretrain"],
-        device=config["device"],
     log:
         f"{R}/logs/pretrain/{{source}}/{{edit}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/pretrain/{{source}}/{{edit}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["train"]["mem_mb"],
         runtime=RES["train"]["runtime"],
         gpu=GPU,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        arch=config["model"]["arch"],
+        model_kwargs=config["model"]["kwargs"],
+        recipe=config["pretrain"],
+        device=config["device"],
     script:
         "../scripts/pretrain.py"

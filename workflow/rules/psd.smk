@@ -9,21 +9,21 @@ rule psd_pretrained:
     output:
         psd=f"{R}/psd/pretrained/{{init}}/{{target}}/seed{{seed}}/psd.npz",
         psd_json=f"{R}/psd/pretrained/{{init}}/{{target}}/seed{{seed}}/psd.json",
-    params:
-        init=init_params,
-        psd=config["psd"],
-        device=config["device"],
     log:
         f"{R}/logs/psd/pretrained/{{init}}/{{target}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/psd/pretrained/{{init}}/{{target}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["psd"]["mem_mb"],
         runtime=RES["psd"]["runtime"],
         gpu=GPU,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        init=init_params,
+        psd=config["psd"],
+        device=config["device"],
     script:
         "../scripts/psd_pretrained.py"
 
@@ -35,20 +35,20 @@ rule psd_finetuned:
     output:
         psd=finetuned_psd_outputs("npz"),
         psd_json=finetuned_psd_outputs("json"),
-    params:
-        labels=finetuned_labels,
-        psd=config["psd"],
-        device=config["device"],
     log:
         f"{R}/logs/psd/finetuned/{{init}}/{{target}}/seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/psd/finetuned/{{init}}/{{target}}/seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["psd"]["mem_mb"],
         runtime=RES["psd"]["runtime"],
         gpu=GPU,
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        labels=finetuned_labels,
+        psd=config["psd"],
+        device=config["device"],
     script:
         "../scripts/psd_finetuned.py"

@@ -8,18 +8,18 @@ rule edit_source:
         data=f"{R}/sources/{{source}}/{{edit}}/data.npz",
         spectrum=f"{R}/sources/{{source}}/{{edit}}/spectrum.npz",
         spectrum_json=f"{R}/sources/{{source}}/{{edit}}/spectrum.json",
-    params:
-        edit=lambda wc: config["edits"][wc.edit],
-        psd=config["psd"],
     log:
         f"{R}/logs/sources/{{source}}/{{edit}}.log",
     benchmark:
         f"{R}/benchmarks/sources/{{source}}/{{edit}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=RES["data"]["mem_mb"],
         runtime=RES["data"]["runtime"],
-    conda:
-        "../../envs/torch.yaml"
+    params:
+        edit=lambda wc: config["edits"][wc.edit],
+        psd=config["psd"],
     script:
         "../scripts/edit_source.py"
