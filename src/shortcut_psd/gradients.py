@@ -1,0 +1,261 @@
+"""Input gradients of classifiers and their radial power spectrum ("gradient PSD").
+
+Definitions (STUDY.md, "Gradient PSD of a model on an image set"):
+
+- **Input gradient.** ``g = d CE(f(x), y) / d x`` with the model in ``eval()`` mode and ``x`` the image
+  exactly as the network sees it, i.e. ``x = preprocess(x01)`` (the init's normalisation, grey-to-RGB
+  replication, ...). One backward pass of the *summed* per-image loss gives exact per-image gradients,
+  because in eval mode no layer mixes images of a batch (batch norm uses its running statistics).
+- **Heads.** A pre-trained backbone is measured with K freshly initialised heads (one model per head);
+  :func:`gradient_psd` takes all K models and averages, per image, their normalised curves, so the spread
+  is over images and the result is comparable with a fine-tuned model's (K = 1).
+- **Channels.** ``mean``: average ``g`` over its channels, then transform (default); ``sum_power``: sum the
+  per-channel power spectra.
+- **Spectrum, window, radial bins, normalisation**: see :mod:`shortcut_psd.spectral`.
+
+Everything stays on ``device``: each batch is moved there once, spectra and sums are computed there, and
+only the accumulated sums come back to the host at the end. No per-image loop and no vmap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shortcut_psd.errors import ConfigError, DataError
+from shortcut_psd.spectral import (
+    NORMALISATIONS,
+    PSDResult,
+    RadialSpectrum,
+    check_choice,
+    normalise_curves,
+    normalise_spectra2d,
+)
+
+Preprocess = Callable[[torch.Tensor], torch.Tensor]
+AMP_MODES = (False, True, "bf16", "fp16")
+CHANNELS = ("mean", "sum_power")
+
+
+def _as_models(models_or_model) -> list[nn.Module]:
+    if isinstance(models_or_model, nn.Module):
+        return [models_or_model]
+    models = list(models_or_model)
+    if not models or not all(isinstance(m, nn.Module) for m in models):
+        raise ConfigError("expected a torch nn.Module or a non-empty sequence of them")
+    return models
+
+
+def _autocast(device: torch.device, amp) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``amp=True``/"bf16" (CPU and CUDA); fp16 only on CUDA."""
+    if amp not in AMP_MODES:
+        raise ConfigError(f"amp={amp!r} is not one of {list(AMP_MODES)}")
+    if not amp:
+        return contextlib.nullcontext()
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp='fp16' needs a CUDA device; use amp='bf16' (or True) on CPU")
+    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _eval_mode(models: Sequence[nn.Module]) -> Iterator[None]:
+    """Put models in eval mode and restore each one's previous mode afterwards."""
+    modes = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(models, modes, strict=True):
+            m.train(mode)
+
+
+# fp16 gradients of small losses underflow; a fixed loss scale (as in AMP's GradScaler) avoids that and is
+# undone exactly (power of two) on the float32 gradient.
+_FP16_LOSS_SCALE = 2.0**12
+
+
+def _grad_one(model: nn.Module, xp: torch.Tensor, y: torch.Tensor, amp) -> torch.Tensor:
+    with _autocast(xp.device, amp):
+        logits = model(xp)
+    loss = F.cross_entropy(logits.float(), y, reduction="sum")
+    scale = _FP16_LOSS_SCALE if amp == "fp16" else 1.0
+    (g,) = torch.autograd.grad(loss * scale, xp)
+    return g.float() / scale if scale != 1.0 else g
+
+
+def input_gradients(
+    models_or_model, x01: torch.Tensor, y: torch.Tensor, preprocess: Preprocess, *, amp=False
+) -> torch.Tensor:
+    """Gradient of the summed cross-entropy wrt the *preprocessed* input.
+
+    ``x01`` (B, C, H, W) images in [0, 1]; ``y`` (B,) int labels; ``preprocess`` any callable mapping
+    ``x01`` to the network's input (B, C', H, W). Models are put in ``eval()`` for the call and restored
+    after; only the input gradient is computed (no parameter ``.grad`` is touched). Returns
+    (B, C', H, W) for one model, (K, B, C', H, W) for a sequence of K models.
+    """
+    models = _as_models(models_or_model)
+    y = torch.as_tensor(y, device=x01.device).long()
+    with torch.enable_grad(), _eval_mode(models):
+        xp = preprocess(x01).detach().requires_grad_(True)
+        grads = [_grad_one(m, xp, y, amp) for m in models]
+    if isinstance(models_or_model, nn.Module):
+        return grads[0]
+    return torch.stack(grads)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` when present, else ``cpu``; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _check_images(images, name: str = "images") -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim != 4:
+        raise DataError(f"{name} must be (N, C, H, W); got shape {arr.shape}")
+    if len(arr) == 0:
+        raise DataError(f"{name} is empty; nothing to measure")
+    return arr
+
+
+def _batches(images: np.ndarray, batch_size: int, device: torch.device, progress: bool, desc: str):
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
+    starts = range(0, len(images), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch")
+    pin = device.type == "cuda"
+    for s in starts:
+        chunk = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32))
+        if pin:
+            chunk = chunk.pin_memory()
+        yield s, chunk.to(device, non_blocking=pin)
+
+
+def gradient_psd(
+    models: Sequence[nn.Module] | nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    preprocess: Preprocess,
+    *,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    amp=False,
+    window: str = "hann",
+    spectrum: str = "power",
+    channels: str = "mean",
+    normalise: str = "sum",
+    include_corners: bool = False,
+    detrend: str = "none",
+    bands: Sequence[float] = (0.1, 0.25),
+    progress: bool = False,
+) -> PSDResult:
+    """Radial PSD of the input gradients of ``models`` on ``images`` (N, C, H, W) in [0, 1].
+
+    For each image and model: input gradient (see :func:`input_gradients`), channel reduction, spectrum,
+    radial average, per-curve normalisation; then the K models' curves (and 2-D spectra) of that image are
+    averaged, and images are accumulated into mean, std and 95 % CI over images. Models are moved to
+    ``device`` (in place) and their train/eval mode is restored afterwards. ``amp`` (True/"bf16"/"fp16")
+    runs forward and backward under autocast; the spectrum is always float32.
+    """
+    models = _as_models(models)
+    images = _check_images(images)
+    labels = np.asarray(labels).astype(np.int64)
+    if labels.shape != (len(images),):
+        raise DataError(f"labels must be ({len(images)},) like the images; got {labels.shape}")
+    _choice_channels(channels)
+    check_choice("normalise", normalise, NORMALISATIONS)
+    dev = resolve_device(device)
+    H, W = images.shape[-2:]
+    rs = RadialSpectrum(
+        H, W, window=window, spectrum=spectrum, include_corners=include_corners, detrend=detrend, device=dev
+    )
+    acc = rs.accumulator(
+        bands=bands,
+        options={
+            "kind": "gradient",
+            "normalise": normalise,
+            "channels": channels,
+            "n_models": len(models),
+            "amp": amp if isinstance(amp, str) else bool(amp),
+            "gradient": "d sum CE / d preprocessed input, eval mode",
+        },
+    )
+    for m in models:
+        m.to(dev)
+    y_all = torch.from_numpy(labels).to(dev)
+    with torch.enable_grad(), _eval_mode(models):
+        for s, x01 in _batches(images, batch_size, dev, progress, "gradient PSD"):
+            y = y_all[s : s + len(x01)]
+            xp = preprocess(x01).detach().requires_grad_(True)
+            curves = torch.zeros(len(x01), rs.n_bins, device=dev)
+            spec2d = torch.zeros(len(x01), H, W // 2 + 1, device=dev)
+            for m in models:
+                g = _grad_one(m, xp, y, amp).float()
+                c, s2 = rs.from_channels(g, channels)
+                curves += normalise_curves(c, normalise)
+                spec2d += normalise_spectra2d(s2, normalise, rs.col_weights)
+            acc.update(curves / len(models), spec2d / len(models))
+    return acc.result()
+
+
+def _choice_channels(channels: str) -> None:
+    check_choice("channels", channels, CHANNELS)
+
+
+def image_psd(
+    images: np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    window: str = "hann",
+    spectrum: str = "power",
+    channels: str = "mean",
+    normalise: str = "sum",
+    include_corners: bool = False,
+    detrend: str = "mean",
+    bands: Sequence[float] = (0.1, 0.25),
+    progress: bool = False,
+    kind: str = "image",
+) -> PSDResult:
+    """Radial PSD of the images (N, C, H, W) themselves, e.g. a source data set's spectrum.
+
+    Same definitions as :func:`gradient_psd` with the image in place of the gradient. ``detrend="mean"``
+    (default here) removes each image's mean brightness first so the zero-frequency bin does not dwarf the
+    rest; pass ``"none"`` to keep it.
+    """
+    images = _check_images(images)
+    _choice_channels(channels)
+    check_choice("normalise", normalise, NORMALISATIONS)
+    dev = resolve_device(device)
+    H, W = images.shape[-2:]
+    rs = RadialSpectrum(
+        H, W, window=window, spectrum=spectrum, include_corners=include_corners, detrend=detrend, device=dev
+    )
+    acc = rs.accumulator(bands=bands, options={"kind": kind, "normalise": normalise, "channels": channels})
+    for _, x in _batches(images, batch_size, dev, progress, f"{kind} PSD"):
+        c, s2 = rs.from_channels(x, channels)
+        acc.update(normalise_curves(c, normalise), normalise_spectra2d(s2, normalise, rs.col_weights))
+    return acc.result()
+
+
+def artifact_psd(clean: np.ndarray, artifacted: np.ndarray, *, detrend: str = "none", **kwargs) -> PSDResult:
+    """Radial PSD of the difference ``artifacted - clean`` (STUDY.md "Artifact PSD"), with the same
+    options as :func:`gradient_psd` (keyword arguments of :func:`image_psd`; no detrending by default, as
+    for gradients), so that it is directly comparable with a gradient PSD."""
+    clean = _check_images(clean, "clean")
+    artifacted = _check_images(artifacted, "artifacted")
+    if clean.shape != artifacted.shape:
+        raise DataError(f"clean {clean.shape} and artifacted {artifacted.shape} images differ in shape")
+    diff = artifacted.astype(np.float32) - clean.astype(np.float32)
+    return image_psd(diff, detrend=detrend, kind="artifact", **kwargs)
