@@ -548,8 +548,9 @@ def build_clinical(
     ``split_by="image"`` (default): group = ``file`` or ``file/frame``; groups are assigned to splits
     per class (the largest to train, then by deficit against the fractions), so every class is in
     train, and classes with one image (NM) are in train only. ``split_by="band"``: each image is cut
-    into train/val/test horizontal bands as in :func:`build_photos` (every class in every split, but
-    val/test come from the same images as train). Files that need decoders beyond numpy are skipped
+    into train/val/test horizontal bands (top to bottom), group = ``file[/frame]/band``; every class
+    reaches val, but val/test come from the same images as train, and a class whose images end in
+    background (MR, NM) can miss test. Files that need decoders beyond numpy are skipped
     and listed in ``meta["skipped"]``.
     """
     if split_by not in ("image", "band"):
