@@ -407,11 +407,16 @@ def apply_artifact(
 
 __all__ = [
     "ARTIFACTS",
+    "DOMAINS",
     "FILTERS",
     "GLYPHS",
+    "POSITIONS",
+    "SIGMA_ESTIMATORS",
     "apply_artifact",
     "artifact_defaults",
     "artifact_kinds",
     "check_artifact_params",
     "describe_artifact",
+    "immerkaer_sigma",
+    "tag_mask",
 ]

@@ -1,0 +1,360 @@
+"""The ``shortcut-psd`` command: spectral measurements outside the workflow.
+
+Subcommands:
+
+- ``gradient-psd``: radial PSD of a checkpoint's input gradients on a set of images;
+- ``artifact-psd``: inject an artifact into images and write the PSD of ``artifacted - clean``;
+- ``spectrum``: radial PSD of the images themselves;
+- ``kinds``: the registered artifacts and edits with their parameters and defaults.
+
+Images come from a prepared ``data.npz`` (``--split`` picks a split), an NPZ with an ``images`` array (and
+optionally ``labels``) or in the MedMNIST layout (``test_images``, ``test_labels``, ...), or a folder of
+image files (subfolders, if any, are the classes, as in ImageFolder). Every output is written atomically;
+``--out x.npz`` also writes ``x.json``. Errors of the project's kinds print their message and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shortcut_psd.errors import ConfigError, DataError, ModelError, ShortcutPSDError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+# -- inputs ----------------------------------------------------------------------------------------------
+
+
+def _to_nchw01(arr: np.ndarray, where: str) -> np.ndarray:
+    """uint8 or float images (N, H, W), (N, H, W, C) (MedMNIST) or (N, C, H, W) -> float32 NCHW in [0, 1]."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = np.moveaxis(arr, -1, 1)
+    if arr.ndim != 4:
+        raise DataError(f"{where}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    out = arr.astype(np.float32)
+    if out.size and (out.min() < 0 or out.max() > 1):
+        raise DataError(f"{where}: float images must lie in [0, 1]; got [{out.min():.3g}, {out.max():.3g}]")
+    return out
+
+
+def _load_folder(folder: Path, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+    from PIL import Image
+
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    arrays = []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                arrays.append(np.asarray(im.convert(mode)))
+        except OSError as exc:
+            raise DataError(f"cannot read image {p}: {exc}") from exc
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise DataError(f"images in {folder} differ in size {sorted(shapes)[:3]}...; resize them to one size")
+    images = _to_nchw01(np.stack(arrays), str(folder))
+    parents = [p.parent for p in files]
+    if all(par != folder for par in parents):
+        classes = sorted({par.relative_to(folder).parts[0] for par in parents})
+        labels = np.array([classes.index(p.relative_to(folder).parts[0]) for p in files], dtype=np.int64)
+        return images, labels
+    return images, None
+
+
+def _load_npz(path: Path, split: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if {"images", "labels", "split", "group", "classes"} <= keys:
+                from shortcut_psd.data.store import load_imageset
+
+                ds = load_imageset(path)
+                if split is None:
+                    return ds.images, ds.labels
+                if split not in set(ds.split):
+                    raise DataError(
+                        f"{path} has no images in split '{split}'; it has {sorted(set(ds.split))}"
+                    )
+                return ds.subset(split)
+            if "images" in keys:
+                labels = z["labels"].reshape(-1) if "labels" in keys else None
+                return _to_nchw01(z["images"], str(path)), labels
+            prefix = split or "test"
+            if f"{prefix}_images" in keys:
+                lab = z[f"{prefix}_labels"] if f"{prefix}_labels" in keys else None
+                # MedMNIST labels are (N, 1); multi-label sets would need a task choice and are refused.
+                if lab is not None and lab.ndim == 2 and lab.shape[1] != 1:
+                    raise DataError(f"{path}: multi-label '{prefix}_labels' {lab.shape} is not supported")
+                return _to_nchw01(z[f"{prefix}_images"], str(path)), None if lab is None else lab.reshape(-1)
+            raise DataError(
+                f"{path} has neither a prepared data set, an 'images' array nor '{prefix}_images' "
+                f"(keys: {sorted(keys)})"
+            )
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def load_images(
+    source: str | Path,
+    *,
+    split: str | None = None,
+    labels: str | Path | None = None,
+    limit: int | None = None,
+    mode: str = "L",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images (N, C, H, W) float32 in [0, 1] and labels (N,) or None, from an npz or a folder.
+
+    ``labels`` (a .npy file or text with one integer per line) overrides labels found with the images;
+    ``limit`` keeps the first ``limit`` images; ``mode`` is the PIL mode for image files (``L`` or ``RGB``).
+    """
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"images {path} do not exist")
+    images, labs = _load_folder(path, mode) if path.is_dir() else _load_npz(path, split)
+    if labels is not None:
+        lp = Path(labels)
+        if not lp.exists():
+            raise DataError(f"labels file {lp} does not exist")
+        labs = np.load(lp) if lp.suffix == ".npy" else np.loadtxt(lp, dtype=np.int64, ndmin=1)
+        labs = np.asarray(labs).reshape(-1)
+        if len(labs) != len(images):
+            raise DataError(f"labels file {lp} has {len(labs)} labels for {len(images)} images")
+    if limit is not None:
+        images = images[:limit]
+        labs = None if labs is None else labs[:limit]
+    return images, None if labs is None else labs.astype(np.int64)
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict; values are read as JSON (numbers, true/false, null), else as text."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param expects KEY=VALUE; got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+# -- outputs ---------------------------------------------------------------------------------------------
+
+
+def plot_psd(result, path: str | Path, title: str = "") -> None:
+    """Mean curve with its 95 % CI (log power) beside the mean 2-D spectrum (log10), saved atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from shortcut_psd.io import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    ax = axes[0]
+    ax.plot(result.freqs, result.mean, color="C0")
+    ax.fill_between(result.freqs, np.maximum(result.ci_lo, 0), result.ci_hi, color="C0", alpha=0.3, lw=0)
+    if (result.mean > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("spatial frequency (cycles/pixel)")
+    ax.set_ylabel(f"{result.options.get('spectrum', 'power')} ({result.options.get('normalise', '')})")
+    ax.set_title(title or f"radial PSD, n = {result.n}")
+    ax = axes[1]
+    if result.spectrum_2d.size:
+        s = result.spectrum_2d
+        h, w = s.shape
+        extent = (-(w // 2) / w, (w - 1 - w // 2) / w, (h - 1 - h // 2) / h, -(h // 2) / h)
+        im = ax.imshow(np.log10(np.maximum(s, s[s > 0].min() if (s > 0).any() else 1e-30)), extent=extent)
+        fig.colorbar(im, ax=ax, label="log10")
+        ax.set_xlabel("fx (cycles/pixel)")
+        ax.set_ylabel("fy (cycles/pixel)")
+        ax.set_title("mean 2-D spectrum")
+    else:
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, [path], dpi=120)
+    plt.close(fig)
+
+
+def _finish(result, args, title: str) -> None:
+    result.save(args.out)
+    if args.plot:
+        plot_psd(result, args.plot, title)
+    sc = result.scalars
+    print(
+        f"{title}: n={result.n}, centroid {sc['centroid_cpp']:.4f} cycles/pixel, "
+        f"low/mid/high {sc['frac_low']:.3f}/{sc['frac_mid']:.3f}/{sc['frac_high']:.3f} -> {args.out}"
+    )
+
+
+def _spectral_kwargs(args) -> dict[str, Any]:
+    return {
+        "window": args.window,
+        "spectrum": args.spectrum,
+        "channels": args.channels,
+        "normalise": args.normalise,
+        "include_corners": args.include_corners,
+        "bands": tuple(args.bands),
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "progress": args.progress,
+    }
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+def cmd_gradient_psd(args) -> None:
+    from shortcut_psd.gradients import gradient_psd, resolve_device
+
+    try:
+        from shortcut_psd.models import Preprocessing, load_checkpoint
+    except ImportError as exc:
+        raise ModelError(f"gradient-psd needs shortcut_psd.models, which cannot be imported: {exc}") from exc
+    images, labels = load_images(args.images, split=args.split, labels=args.labels, limit=args.limit)
+    if labels is None:
+        raise DataError(
+            f"no labels found with {args.images}; the gradient of the loss needs them: pass --labels FILE "
+            "(.npy or one integer per line), or use a data.npz / ImageFolder tree that carries labels"
+        )
+    device = resolve_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    pre_spec = (meta or {}).get("preprocessing")
+    if not pre_spec:
+        raise ModelError(f"checkpoint {args.checkpoint} has no 'preprocessing' in its meta; re-save it")
+    preprocess = Preprocessing(**pre_spec)
+    kwargs = _spectral_kwargs(args)
+    kwargs["device"] = device
+    amp = {"none": False, "bf16": "bf16", "fp16": "fp16"}[args.amp]
+    result = gradient_psd([model], images, labels, preprocess, amp=amp, **kwargs)
+    result.options["checkpoint"] = str(args.checkpoint)
+    result.options["images"] = str(args.images)
+    _finish(result, args, f"gradient PSD of {Path(args.checkpoint).name}")
+
+
+def cmd_artifact_psd(args) -> None:
+    from shortcut_psd.artifacts import apply_artifact
+    from shortcut_psd.gradients import artifact_psd
+    from shortcut_psd.io import save_npz
+
+    images, _ = load_images(args.images, split=args.split, labels=None, limit=args.limit)
+    params = parse_params(args.param)
+    clean, artifacted = apply_artifact(args.kind, images, seed=args.seed, **params)
+    if args.save_images:
+        save_npz(args.save_images, clean=clean, artifacted=artifacted)
+    result = artifact_psd(clean, artifacted, **_spectral_kwargs(args))
+    result.options.update({"artifact": args.kind, "params": params, "seed": args.seed})
+    _finish(result, args, f"artifact PSD of {args.kind}")
+
+
+def cmd_spectrum(args) -> None:
+    from shortcut_psd.gradients import image_psd
+
+    images, _ = load_images(args.images, split=args.split, labels=None, limit=args.limit)
+    result = image_psd(images, detrend=args.detrend, **_spectral_kwargs(args))
+    result.options["images"] = str(args.images)
+    _finish(result, args, f"image spectrum of {Path(args.images).name}")
+
+
+def cmd_kinds(args) -> None:
+    from shortcut_psd.artifacts import artifact_defaults, artifact_kinds, describe_artifact
+    from shortcut_psd.edits import describe_edit, edit_defaults, edit_kinds
+
+    for title, kinds, defaults, describe in (
+        ("artifacts", artifact_kinds(), artifact_defaults, describe_artifact),
+        ("edits", edit_kinds(), edit_defaults, describe_edit),
+    ):
+        print(f"{title}:")
+        for k in kinds:
+            params = ", ".join(f"{n}={v!r}" for n, v in defaults(k).items())
+            print(f"  {k}({params})")
+            if args.describe:
+                print("    " + describe(k).replace("\n", "\n    "))
+
+
+# -- parser ----------------------------------------------------------------------------------------------
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", required=True, help="data.npz, an npz with 'images', or a folder of images")
+    p.add_argument("--split", default=None, help="split of a data.npz (train/val/test) or MedMNIST prefix")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--out", required=True, help="output .npz (a sibling .json is written too)")
+    p.add_argument("--plot", default=None, help="optional figure (.png/.pdf) of the curve and 2-D spectrum")
+
+
+def _add_spectral(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("spectrum options (see shortcut_psd.spectral)")
+    g.add_argument("--window", choices=("hann", "none"), default="hann")
+    g.add_argument("--spectrum", choices=("power", "amplitude"), default="power")
+    g.add_argument("--channels", choices=("mean", "sum_power"), default="mean")
+    g.add_argument("--normalise", choices=("sum", "minmax", "none"), default="sum")
+    g.add_argument("--include-corners", action="store_true", help="keep bins beyond Nyquist (corners)")
+    g.add_argument("--bands", type=float, nargs=2, default=(0.1, 0.25), metavar=("LOW_MID", "MID_HIGH"))
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shortcut-psd", description="Frequency learning priorities and frequency shortcuts."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("gradient-psd", help="radial PSD of a checkpoint's input gradients")
+    p.add_argument("--checkpoint", required=True, help="model.pt written by shortcut_psd.models")
+    p.add_argument("--labels", default=None, help=".npy or text file with one integer label per image")
+    p.add_argument(
+        "--amp", choices=("none", "bf16", "fp16"), default="none", help="autocast forward/backward"
+    )
+    _add_inputs(p)
+    _add_spectral(p)
+    p.set_defaults(func=cmd_gradient_psd)
+
+    p = sub.add_parser("artifact-psd", help="radial PSD of an artifact (artifacted - clean)")
+    p.add_argument("--kind", required=True, help="artifact name (see 'shortcut-psd kinds')")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="artifact parameter (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-images", default=None, help="also write clean and artifacted images (.npz)")
+    _add_inputs(p)
+    _add_spectral(p)
+    p.set_defaults(func=cmd_artifact_psd)
+
+    p = sub.add_parser("spectrum", help="radial PSD of the images themselves")
+    p.add_argument("--detrend", choices=("mean", "none"), default="mean", help="remove each image's mean")
+    _add_inputs(p)
+    _add_spectral(p)
+    p.set_defaults(func=cmd_spectrum)
+
+    p = sub.add_parser("kinds", help="list artifacts and edits with their parameters")
+    p.add_argument("--describe", action="store_true", help="print each one's documentation")
+    p.set_defaults(func=cmd_kinds)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ShortcutPSDError as exc:
+        print(f"shortcut-psd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
