@@ -18,7 +18,7 @@ by_label = dict(zip(P.labels, sm.input.models, strict=True))
 for out in sm.output.psd:
     # outputs are .../{artifact}/p{p}/seed{seed}/psd.npz
     parts = out.split("/")
-    label = f"{parts[-4]}/{parts[-3][1:]}"
+    label = f"{parts[-4]}/{parts[-3]}"
     model, meta = load_checkpoint(by_label[label], pick_device(P.device))
     prep = Preprocessing.from_dict(meta["preprocessing"])
     result = study.model_psd([model], prep, x, y, P.psd, device=P.device)
