@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from shortcut_psd.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BUILTIN_DATASETS = ("photos", "clinical", "brain_tissue")
+#: built-ins with exactly two classes (the only ones that can be a fine-tuning target)
+BINARY_BUILTINS = ("brain_tissue",)
 #: artifact name reserved for the one p = 0 model per init and seed that serves every artifact
 CLEAN = "none"
 
@@ -58,12 +61,41 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _check_duplicate_keys(node: yaml.Node, path: list[str], name: str, seen_nodes: set[int]) -> None:
+    """Walk a composed YAML tree and refuse a key given twice in one mapping, naming its dotted key."""
+    if id(node) in seen_nodes:  # an alias to a node already checked (also guards recursive aliases)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            label = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+            dotted = ".".join([*path, label])
+            ident = (key_node.tag, label)
+            if isinstance(key_node, yaml.ScalarNode) and ident in seen:
+                raise ConfigError(
+                    f"config key '{dotted}' appears twice in {name} (lines {seen[ident] + 1} and "
+                    f"{key_node.start_mark.line + 1}); YAML would silently keep only the last one. "
+                    "Rename or remove one of them."
+                )
+            seen[ident] = key_node.start_mark.line
+            _check_duplicate_keys(value_node, [*path, label], name, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, [*path, str(i)], name, seen_nodes)
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Load a YAML config file, refusing duplicate keys and naming the file on syntax errors."""
+    """Load a YAML config file, refusing duplicate keys (named by their dotted key) and naming the file
+    on syntax errors."""
     path = Path(path)
     try:
         with open(path) as fh:
-            data = yaml.load(fh, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+            text = fh.read()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_duplicate_keys(node, [], str(path), set())
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except yaml.YAMLError as exc:
@@ -191,6 +223,11 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
     from shortcut_psd import edits as edits_mod
 
     workdir = Path(workdir)
+    if not str(config["results"]).strip():
+        raise ConfigError(
+            "config key 'results': '' is empty; outputs would land at the file system root ('/data', "
+            "'/tables'). Give a folder, for example 'results'"
+        )
     results = Path(config["results"])
     if results.is_absolute() is False and ".." in results.parts:
         raise ConfigError(
@@ -228,11 +265,37 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
                     f"for format '{spec['format']}'"
                 )
         if spec["val_fraction"] + spec["test_fraction"] >= 1:
-            raise ConfigError(f"config key '{key}': val_fraction + test_fraction must be below 1")
+            raise ConfigError(
+                f"config key '{key}': val_fraction + test_fraction = {spec['val_fraction']} + "
+                f"{spec['test_fraction']} must be below 1 (the rest is the training split)"
+            )
 
     for i, target in enumerate(config["targets"]):
         if target not in datasets:
             raise _unknown("data set", target, datasets, f"targets[{i}]")
+        spec = datasets[target]
+        if spec["format"] == "builtin" and spec.get("builtin", target) not in BINARY_BUILTINS:
+            raise ConfigError(
+                f"config key 'targets[{i}]': built-in data set '{target}' "
+                f"({spec.get('builtin', target)}) is not a binary task; the shortcut protocol needs a "
+                f"positive and a negative class. Binary built-ins: {', '.join(BINARY_BUILTINS)}; or use "
+                "your own two-class data set"
+            )
+
+    names: dict[str, float] = {}
+    for i, p in enumerate(config["prevalences"]):
+        name = fmt_p(p)
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", name):
+            raise ConfigError(
+                f"config key 'prevalences[{i}]': {p!r} cannot be written as a plain decimal in file names "
+                f"('p{name}'); use 0 or a value of at least 0.0001"
+            )
+        if name in names:
+            raise ConfigError(
+                f"config key 'prevalences[{i}]': {p!r} and {names[name]!r} both become 'p{name}' in file "
+                "names; give prevalences that differ in their first 6 significant digits"
+            )
+        names[name] = p
 
     edits = config["edits"]
     for name, spec in edits.items():
@@ -280,7 +343,9 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
                     "or convert the weights first (see README, 'Your own weights')"
                 )
         if ("mean" in spec) != ("std" in spec):
-            raise ConfigError(f"config key '{key}': give both mean and std, or neither")
+            raise ConfigError(
+                f"config key '{key}': mean {spec.get('mean')} and std {spec.get('std')}: give both, or neither"
+            )
         if "mean" in spec:
             chans = spec.get("in_chans", config["image"]["channels"])
             for k in ("mean", "std"):
@@ -314,32 +379,53 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
 
 
 def check_model_fits(config: dict) -> None:
-    """The architecture exists in timm and accepts images of ``image.size`` (one forward on zeros)."""
+    """Every architecture exists in timm and accepts images of ``image.size`` (one forward on zeros).
+
+    Checked: ``model.arch`` with ``model.kwargs`` and the data's channels, and each ``file`` init's
+    ``arch`` with its ``in_chans``; errors name the key to change.
+    """
     import timm
     import torch
 
-    arch = config["model"]["arch"]
-    archs = {arch} | {s["arch"] for s in config["inits"].values() if "arch" in s}
-    for a in sorted(archs):
-        if not timm.is_model(a):
-            close = difflib.get_close_matches(a, timm.list_models(), n=3)
+    size, chans = config["image"]["size"], config["image"]["channels"]
+    kwargs = config["model"]["kwargs"]
+    checks = [("model.arch", config["model"]["arch"], chans, kwargs, "model.kwargs")]
+    for name, spec in config["inits"].items():
+        if spec["kind"] == "file" and "arch" in spec:
+            checks.append((f"inits.{name}.arch", spec["arch"], int(spec.get("in_chans", 3)), {}, None))
+        elif spec["kind"] == "timm" and "arch" in spec and not timm.is_model(spec["arch"]):
+            checks.append((f"inits.{name}.arch", spec["arch"], chans, {}, None))
+    done = set()
+    for key, arch, in_chans, kw, kw_key in checks:
+        if not timm.is_model(arch):
+            close = difflib.get_close_matches(arch, timm.list_models(), n=3)
             raise ConfigError(
-                f"config key 'model.arch': '{a}' is not a timm architecture"
+                f"config key '{key}': '{arch}' is not a timm architecture"
                 + (f"; close names: {', '.join(close)}" if close else "")
                 + ". See timm.list_models()"
             )
-    size, chans = config["image"]["size"], config["image"]["channels"]
-    try:
-        model = timm.create_model(arch, pretrained=False, num_classes=2, in_chans=chans, **config["model"]["kwargs"])
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, chans, size, size))
-    except Exception as exc:  # timm raises many kinds for bad kwargs or sizes
-        raise ConfigError(
-            f"config key 'image.size': model '{arch}' (kwargs {config['model']['kwargs']}) cannot take "
-            f"{chans}x{size}x{size} images ({type(exc).__name__}: {exc}). Use a larger image.size or a "
-            "model that accepts this size"
-        ) from exc
+        ident = (arch, in_chans, json.dumps(kw, sort_keys=True, default=str))
+        if ident in done:
+            continue
+        done.add(ident)
+        try:
+            model = timm.create_model(arch, pretrained=False, num_classes=2, in_chans=in_chans, **kw)
+        except Exception as exc:  # timm raises many kinds for bad kwargs
+            raise ConfigError(
+                f"config key '{kw_key or key}': model '{arch}' cannot be created with options {kw} "
+                f"({type(exc).__name__}: {exc}). Fix or remove the option"
+            ) from exc
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(torch.zeros(1, in_chans, size, size))
+        except Exception as exc:  # too small for the strides, or a ViT with a fixed img_size
+            raise ConfigError(
+                f"config key 'image.size': {size} does not suit '{arch}' ({key}, options {kw}): it cannot "
+                f"take {in_chans}x{size}x{size} images ({type(exc).__name__}: {exc}). Use a larger "
+                "image.size or a model that accepts this size (for a ViT, model.kwargs: {img_size: "
+                f"{size}}})"
+            ) from exc
 
 
 def prepare(config: dict, configfiles: Iterable[str | os.PathLike] = (), *, workdir=".", check_model=True) -> dict:
