@@ -81,6 +81,12 @@ def build_sets(
             f"clean {clean.shape} and artifacted {artifacted.shape} images must match each other and the "
             f"{len(labels)} labels"
         )
+    values = np.unique(labels)
+    if len(values) > 2:
+        raise DataError(
+            f"the target has {len(values)} classes (labels {values[:10].tolist()}); the shortcut protocol needs "
+            f"a binary target (negative vs positive label {positive}): use a two-class data set"
+        )
     for s in ("train", "val", "test"):
         ls = labels[split == s]
         if len(ls) == 0:
