@@ -226,13 +226,13 @@ def train_classifier(
     aug_gen = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
     log.info(
-        "training %s: %d train / %d val images of %s, %d classes; %d epochs x %d steps, batch %d, %s lr %.3g "
+        "training %s: %d train / %d val images of %s, %s classes; %d epochs x %d steps, batch %d, %s lr %.3g "
         "(%s, warm-up %d), augment %s, device %s%s",
         getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__),
         n,
         len(xv),
         "x".join(map(str, xt.shape[1:])),
-        int(getattr(model, "num_classes", 0)) or -1,
+        getattr(model, "num_classes", "?"),
         epochs,
         steps_per_epoch,
         bs,
