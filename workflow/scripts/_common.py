@@ -30,6 +30,7 @@ def start(snakemake, name: str) -> logging.Logger:
     )
     logging.captureWarnings(True)
     log = logging.getLogger(name)
+    sys.excepthook = _log_uncaught(log)
     threads = int(getattr(snakemake, "threads", 1) or 1)
     if "torch" in sys.modules or _wants_torch(snakemake):
         import torch
@@ -38,6 +39,19 @@ def start(snakemake, name: str) -> logging.Logger:
     log.info("start: rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), threads)
     log.info("outputs: %s", ", ".join(map(str, snakemake.output)))
     return log
+
+
+def _log_uncaught(log: logging.Logger):
+    """An excepthook that writes a failing script's error (and traceback) to the rule's log, not only to
+    stderr, so the log named by Snakemake says why the job failed. The exit status stays 1."""
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("job failed: %s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
+
+    return hook
 
 
 def _wants_torch(snakemake) -> bool:
