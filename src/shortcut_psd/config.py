@@ -31,6 +31,12 @@ from shortcut_psd.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BUILTIN_DATASETS = ("photos", "clinical", "brain_tissue")
+#: options of users' formats, given under a data set's ``params`` (see shortcut_psd.data.user)
+USER_PARAMS = {
+    "imagefolder": ("classes", "fit", "intensity", "licence", "description"),
+    "csv": ("classes", "fit", "intensity", "licence", "description", "columns"),
+    "npz": ("classes", "fit", "intensity", "licence", "description"),
+}
 #: built-ins with exactly two classes (the only ones that can be a fine-tuning target)
 BINARY_BUILTINS = ("brain_tissue",)
 #: artifact name reserved for the one p = 0 model per init and seed that serves every artifact
@@ -257,6 +263,13 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
                 raise ConfigError(
                     f"config key '{key}.path': {spec['path']} does not exist (relative to {workdir.resolve()}); "
                     "fix the path or prepare the data first"
+                )
+            allowed = USER_PARAMS[spec["format"]]
+            extra = sorted(set(spec.get("params") or {}) - set(allowed))
+            if extra:
+                raise ConfigError(
+                    f"config key '{key}.params': {extra} are not options of format '{spec['format']}'. "
+                    f"Allowed: {', '.join(allowed)}"
                 )
             want_dir = spec["format"] == "imagefolder"
             if want_dir != path.is_dir():

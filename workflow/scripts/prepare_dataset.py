@@ -23,7 +23,20 @@ if spec["format"] == "builtin":
         ds.images = np.repeat(ds.images, 3, axis=1)
 else:
     log.info("loading user data set '%s' (%s) from %s", sm.wildcards.dataset, spec["format"], spec["path"])
-    ds = load_user_dataset(spec, image_size=image["size"], channels=image["channels"], seed=sm.params.seed)
+    # The config's dataset entry (schema defaults filled in) -> load_user_dataset's spec: split fractions are
+    # arguments, user-format options (classes, fit, intensity, columns) come from `params`.
+    user = {k: v for k, v in spec.items() if k not in ("val_fraction", "test_fraction", "params", "allow_outside")}
+    user.update(spec.get("params") or {})
+    if spec["format"] == "csv":
+        user["allow_outside"] = bool(spec.get("allow_outside", False))
+    ds = load_user_dataset(
+        user,
+        image_size=image["size"],
+        channels=image["channels"],
+        seed=sm.params.seed,
+        val_fraction=spec.get("val_fraction", 0.15),
+        test_fraction=spec.get("test_fraction", 0.15),
+    )
 ds.name = sm.wildcards.dataset
 counts = ds.counts()
 log.info("built %d images of %s in %s; per split and class: %s", len(ds.images), ds.image_size, timer, counts)
