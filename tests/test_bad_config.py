@@ -59,7 +59,7 @@ def delete(dotted: str) -> Callable[[dict, Path], None]:
     return apply
 
 
-def user_dataset(fmt: str, path: str, *, make: str | None = None, target: bool = True):
+def user_dataset(fmt: str, path: str, *, make: str | None = None, target: bool = True, params=None):
     """Add data set 'mine' of ``fmt`` at ``path``; ``make`` creates a 'file' or 'dir' there first."""
 
     def apply(cfg: dict, tmp: Path) -> None:
@@ -67,7 +67,7 @@ def user_dataset(fmt: str, path: str, *, make: str | None = None, target: bool =
             (tmp / path).write_text("not what was asked for\n")
         elif make == "dir":
             (tmp / path).mkdir(parents=True)
-        cfg["datasets"]["mine"] = {"format": fmt, "path": path}
+        cfg["datasets"]["mine"] = {"format": fmt, "path": path, **({"params": params} if params else {})}
         if target:
             cfg["targets"] = ["mine"]
 
@@ -186,6 +186,11 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
     ("npz-missing", user_dataset("npz", "no_such.npz"), "'datasets.mine.path'"),
     ("imagefolder-is-a-file", user_dataset("imagefolder", "images.txt", make="file"), "'datasets.mine.path'"),
     ("npz-is-a-folder", user_dataset("npz", "arrays.npz", make="dir"), "'datasets.mine.path'"),
+    (
+        "user-format-unknown-option",
+        user_dataset("imagefolder", "imgs", make="dir", params={"resize": "crop"}),
+        "'datasets.mine.params'",
+    ),
     ("user-format-no-path", change("datasets.mine", {"format": "csv"}), "'datasets.mine.path'"),
     ("builtin-with-path", change("datasets.photos.path", "photos/"), "'datasets.photos.path'"),
     (
