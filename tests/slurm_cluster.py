@@ -14,8 +14,9 @@ What it does (the recipe of shared/notes/snakemake-and-slurm.md, checked on thes
 - needs root and the binaries of ``slurm-wlm`` and ``munge`` (``.ci/install-slurm.sh``); the fixture
   skips with the reason otherwise;
 - writes ``slurm.conf`` and ``gres.conf`` into a scratch dir: one node ``localhost`` with ``nproc`` CPUs,
-  RealMemory from the machine (never more than exists) and a stand-in GPU (``Gres=gpu:1`` backed by
-  ``File=/dev/null``) so that ``sbatch --gpus=1`` schedules; ``select/cons_tres``, no accounting;
+  RealMemory from the machine (never more than exists) and stand-in GPUs (``Gres=gpu:<n>``, one per
+  CPU by default, each a link to ``/dev/null`` named ``gpu<i>``) so that ``sbatch --gpus=1`` schedules
+  and the job sees ``CUDA_VISIBLE_DEVICES=<i>``; ``select/cons_tres``, no accounting;
 - links both files into ``/etc/slurm/`` (the SLURM jobstep executor strips ``SLURM_CONF`` before its inner
   ``srun``, so the default path must work); an existing file there is moved aside to
   ``<name>.shortcut-psd-backup`` and put back on teardown;
@@ -56,6 +57,7 @@ RUN_DIR = Path("/run/shortcut-psd-slurm")  # fixed: lock, pid files, munge key; 
 ETC_SLURM = Path("/etc/slurm")
 BACKUP_SUFFIX = ".shortcut-psd-backup"
 MARKER = "shortcut-psd-slurm"  # every scratch dir path contains it: recognises our stale /etc links
+STAND_IN_GPU_DIR = RUN_DIR / "dev"
 MUNGE_SOCKET_DIR = Path("/run/munge")  # the default socket /run/munge/munge.socket.2 (SLURM uses it)
 
 SLURM_BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "scancel", "srun")
@@ -168,7 +170,7 @@ def machine_memory_mb() -> int:
     return mb
 
 
-def slurm_conf_text(base: Path, *, cpus: int, real_memory_mb: int) -> str:
+def slurm_conf_text(base: Path, *, cpus: int, real_memory_mb: int, gpus: int) -> str:
     return f"""\
 # Written by tests/slurm_cluster.py ({MARKER}): a single-node loopback cluster for tests.
 ClusterName=localcluster
@@ -193,17 +195,29 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# finished jobs stay visible to `squeue`/`scontrol show job` for 5 min (squeue status checks need it)
-MinJobAge=300
+# finished jobs stay visible to `squeue`/`scontrol show job` for a day: squeue status checks need some
+# minutes, tests read the records of every job of a session
+MinJobAge=86400
+# a job without --mem gets its share instead of the whole node
+DefMemPerCPU={real_memory_mb // cpus}
 GresTypes=gpu
-NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb} Gres=gpu:1 State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb} Gres=gpu:{gpus} State=UNKNOWN
 PartitionName={PARTITION} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def gres_conf_text() -> str:
-    # A stand-in GPU: without File= the node drains; /dev/null lets `--gpus=1` schedule.
-    return f"# Written by tests/slurm_cluster.py ({MARKER}).\nNodeName=localhost Name=gpu File=/dev/null\n"
+def gres_conf_text(gpus: int) -> str:
+    """Stand-in GPUs: without File= the node drains. Each is a link gpu<i> -> /dev/null (made by
+    `_stand_in_gpu_files`); SLURM takes the index from the name, so jobs see CUDA_VISIBLE_DEVICES=<i>."""
+    files = STAND_IN_GPU_DIR / ("gpu0" if gpus == 1 else f"gpu[0-{gpus - 1}]")
+    return f"# Written by tests/slurm_cluster.py ({MARKER}).\nNodeName=localhost Name=gpu File={files}\n"
+
+
+def _stand_in_gpu_files(gpus: int) -> None:
+    shutil.rmtree(STAND_IN_GPU_DIR, ignore_errors=True)
+    STAND_IN_GPU_DIR.mkdir(mode=0o755, parents=True)
+    for i in range(gpus):
+        (STAND_IN_GPU_DIR / f"gpu{i}").symlink_to("/dev/null")
 
 
 # ----------------------------------------------------------------------------------------- the cluster
@@ -216,6 +230,7 @@ class SlurmCluster:
     root: Path
     cpus: int
     real_memory_mb: int
+    gpus: int
     partition: str = PARTITION
     own_munged: bool = True
     notes: list[str] = field(default_factory=list)
@@ -392,8 +407,9 @@ def _start_munged() -> bool:
     os.chown(mdir, munge.pw_uid, munge.pw_gid)
     mdir.chmod(0o700)
     key = mdir / "munge.key"
-    with contextlib.suppress(FileNotFoundError):
-        key.unlink()
+    for old in (key, mdir / "munged.log"):
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     with os.fdopen(fd, "wb") as f:
         f.write(secrets.token_bytes(1024))
@@ -425,8 +441,13 @@ def _stop_stale_slurm() -> list[str]:
 
 
 @contextlib.contextmanager
-def start_cluster(base: Path, *, lock_timeout: float = 1800.0, idle_timeout: float = 60.0):
+def start_cluster(
+    base: Path, *, gpus: int | None = None, lock_timeout: float = 1800.0, idle_timeout: float = 60.0
+):
     """Start a loopback SLURM cluster with its files under `base` (created; state/ and log/ wiped).
+
+    `gpus`: number of stand-in GPUs of the node; default one per CPU, so that GPU jobs are limited by
+    the cores as in a local run (with one, every GPU job of a workflow waits for the previous one).
 
     Yields a SlurmCluster; stops everything and restores /etc/slurm on exit, also on errors.
     """
@@ -444,17 +465,20 @@ def start_cluster(base: Path, *, lock_timeout: float = 1800.0, idle_timeout: flo
         for sub in ("state", "log"):
             shutil.rmtree(base / sub, ignore_errors=True)
             (base / sub).mkdir(parents=True, mode=0o755)
+        cpus = machine_cpus()
         cluster = SlurmCluster(
             root=base,
-            cpus=machine_cpus(),
+            cpus=cpus,
+            gpus=gpus or cpus,
             # keep ~10% (at least 512 MB) for the OS and the test process; never more than exists
             real_memory_mb=max(256, min(int(machine_memory_mb() * 0.9), machine_memory_mb() - 512)),
             notes=notes,
         )
         cluster.conf.write_text(
-            slurm_conf_text(base, cpus=cluster.cpus, real_memory_mb=cluster.real_memory_mb)
+            slurm_conf_text(base, cpus=cpus, real_memory_mb=cluster.real_memory_mb, gpus=cluster.gpus)
         )
-        (base / "gres.conf").write_text(gres_conf_text())
+        _stand_in_gpu_files(cluster.gpus)
+        (base / "gres.conf").write_text(gres_conf_text(cluster.gpus))
 
         for name in ("slurm.conf", "gres.conf"):
             src = base / name
