@@ -8,6 +8,7 @@ on POSIX within one file system).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: errors of the write itself (not of reading inputs inside the block): reported with the output's path
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 @contextlib.contextmanager
@@ -35,10 +39,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             f"cannot create output folder {path.parent}: {exc.strerror}. "
             "Check that the results folder is writable and the disk is not full."
         ) from exc
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=(suffix if suffix is not None else "".join(path.suffixes)) + ".tmp",
-        dir=path.parent,
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.",
+            suffix=(suffix if suffix is not None else "".join(path.suffixes)) + ".tmp",
+            dir=path.parent,
+        )
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"cannot write {path}: creating a file in {path.parent} failed ({exc.strerror}). "
+            "Check that the results folder is writable and the disk is not full.",
+        ) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp's name ends in ".tmp": libraries that append an extension (np.savez) need the real one last.
@@ -47,10 +59,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         tmp_path.rename(real_tmp)
         yield real_tmp
         os.replace(real_tmp, path)
-    except BaseException:
+    except BaseException as exc:
         for p in (tmp_path, real_tmp):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise OSError(
+                exc.errno,
+                f"cannot write {path}: {exc.strerror}; nothing was written (the partial file was removed). "
+                "Free space or give a results folder on a writable disk with room, then rerun.",
+            ) from exc
         raise
 
 
