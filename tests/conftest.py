@@ -18,11 +18,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def snakemake(*args: str, timeout: float = 1800, check: bool = False, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, timeout: float = 1800, check: bool = False, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     """Run ``python -m snakemake`` on the project's Snakefile; output captured as text (stdout+stderr)."""
     cmd = [sys.executable, "-m", "snakemake", *args]
     return subprocess.run(
-        cmd, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=check
+        cmd,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+        check=check,
     )
 
 

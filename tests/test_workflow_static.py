@@ -19,7 +19,10 @@ def test_snakemake_lint_is_clean():
 
 
 def test_snakefmt_check_is_clean():
-    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow" / "rules").glob("*.smk"))]
+    files = [
+        "Snakefile",
+        *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow" / "rules").glob("*.smk")),
+    ]
     res = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", *files], cwd=REPO, text=True, capture_output=True
     )
@@ -36,8 +39,18 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
     res = snakemake("-n", "--nolock", "--configfile", configfile, "--config", f"results={tmp_path}/r")
     assert res.returncode == 0, res.stdout[-3000:]
     counts = _job_counts(res.stdout)
-    stages = ["prepare_dataset", "edit_source", "pretrain", "inject_artifact", "finetune",
-              "evaluate_clean_model", "psd_pretrained", "psd_finetuned", "aggregate", "figures"]
+    stages = [
+        "prepare_dataset",
+        "edit_source",
+        "pretrain",
+        "inject_artifact",
+        "finetune",
+        "evaluate_clean_model",
+        "psd_pretrained",
+        "psd_finetuned",
+        "aggregate",
+        "figures",
+    ]
     for stage in stages:
         assert counts.get(stage, 0) >= 1, f"{stage} not planned for {configfile}: {counts}"
     cfg = load_config(configfile)

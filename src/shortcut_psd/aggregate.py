@@ -74,7 +74,9 @@ def alignment(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------------
-def auc_table(results: str | os.PathLike, conditions: Sequence[Sequence[Any]], artifacts: Sequence[str]) -> pd.DataFrame:
+def auc_table(
+    results: str | os.PathLike, conditions: Sequence[Sequence[Any]], artifacts: Sequence[str]
+) -> pd.DataFrame:
     """One row per scored model: AUC (with bootstrap CI) on clean/iid/ood and the shortcut gap."""
     rows = []
     evaluated = set()
@@ -88,7 +90,13 @@ def auc_table(results: str | os.PathLike, conditions: Sequence[Sequence[Any]], a
             m = read_json(path)
         except FileNotFoundError as exc:
             raise DataError(f"metrics file {path} is missing; rerun its fine-tuning job") from exc
-        row: dict[str, Any] = {"init": init, "target": target, "artifact": a, "prevalence": float(p), "seed": seed}
+        row: dict[str, Any] = {
+            "init": init,
+            "target": target,
+            "artifact": a,
+            "prevalence": float(p),
+            "seed": seed,
+        }
         for s in TEST_SETS:
             d = m["sets"][s]
             row[f"auc_{s}"] = d["auc"]
@@ -112,8 +120,20 @@ def init_tests(auc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFram
     sub = auc[auc["prevalence"] > 0]
     if sub.empty or sub["init"].nunique() < 2:
         return pd.DataFrame(
-            columns=["target", "artifact", "prevalence", "init_a", "init_b", "mean_a", "mean_b", "diff",
-                     "p_value", "p_holm", "n_a", "n_b"]
+            columns=[
+                "target",
+                "artifact",
+                "prevalence",
+                "init_a",
+                "init_b",
+                "mean_a",
+                "mean_b",
+                "diff",
+                "p_value",
+                "p_holm",
+                "n_a",
+                "n_b",
+            ]
         )
     return stats.pairwise_init_tests(
         sub, metric="gap", by=("target", "artifact", "prevalence"), n_resamples=n_resamples, seed=seed
@@ -136,20 +156,49 @@ def psd_tables(
             for s in seeds:
                 c = read_curve(r / "psd" / "pretrained" / init / t / f"seed{s}" / "psd.json")
                 pre[(init, t, int(s))] = c
-                scal_rows.append({"stage": "pre-trained", "init": init, "target": t, "artifact": "",
-                                  "prevalence": np.nan, "seed": int(s), "n_images": c["n"], **c["scalars"]})
+                scal_rows.append(
+                    {
+                        "stage": "pre-trained",
+                        "init": init,
+                        "target": t,
+                        "artifact": "",
+                        "prevalence": np.nan,
+                        "seed": int(s),
+                        "n_images": c["n"],
+                        **c["scalars"],
+                    }
+                )
     for init, t, a, p, s in conditions:
         c = read_curve(r / "psd" / "finetuned" / init / t / a / f"p{p}" / f"seed{s}" / "psd.json")
-        scal_rows.append({"stage": "fine-tuned", "init": init, "target": t, "artifact": a,
-                          "prevalence": float(p), "seed": int(s), "n_images": c["n"], **c["scalars"]})
+        scal_rows.append(
+            {
+                "stage": "fine-tuned",
+                "init": init,
+                "target": t,
+                "artifact": a,
+                "prevalence": float(p),
+                "seed": int(s),
+                "n_images": c["n"],
+                **c["scalars"],
+            }
+        )
         before = pre[(init, t, int(s))]
         dist = stats.curve_distance(before["mean"], c["mean"])
-        pers_rows.append({
-            "init": init, "target": t, "artifact": a, "prevalence": float(p), "seed": int(s),
-            "l1": dist["l1"], "js": dist["js"], "cosine_similarity": 1.0 - dist["cosine"],
-            "centroid_before": before["scalars"]["centroid_cpp"], "centroid_after": c["scalars"]["centroid_cpp"],
-            "centroid_change": c["scalars"]["centroid_cpp"] - before["scalars"]["centroid_cpp"],
-        })
+        pers_rows.append(
+            {
+                "init": init,
+                "target": t,
+                "artifact": a,
+                "prevalence": float(p),
+                "seed": int(s),
+                "l1": dist["l1"],
+                "js": dist["js"],
+                "cosine_similarity": 1.0 - dist["cosine"],
+                "centroid_before": before["scalars"]["centroid_cpp"],
+                "centroid_after": c["scalars"]["centroid_cpp"],
+                "centroid_change": c["scalars"]["centroid_cpp"] - before["scalars"]["centroid_cpp"],
+            }
+        )
     return pd.DataFrame(scal_rows), pd.DataFrame(pers_rows)
 
 
@@ -178,21 +227,48 @@ def alignment_tables(
     for t in targets:
         art_curves = {a: read_curve(r / "artifacts" / t / a / "psd.json")["mean"] for a in artifacts}
         for init in inits:
-            curves = {s: read_curve(r / "psd" / "pretrained" / init / t / f"seed{s}" / "psd.json")["mean"] for s in seeds}
+            curves = {
+                s: read_curve(r / "psd" / "pretrained" / init / t / f"seed{s}" / "psd.json")["mean"]
+                for s in seeds
+            }
             mean_curve = np.mean([_unit(c) for c in curves.values()], axis=0)
             for a in artifacts:
                 al_mean = alignment(mean_curve, art_curves[a])
-                sub = auc[(auc["init"] == init) & (auc["target"] == t) & (auc["artifact"] == a) & (auc["prevalence"] > 0)]
+                sub = auc[
+                    (auc["init"] == init)
+                    & (auc["target"] == t)
+                    & (auc["artifact"] == a)
+                    & (auc["prevalence"] > 0)
+                ]
                 for p, g in sub.groupby("prevalence"):
                     gap = stats.mean_ci(g["gap"].to_numpy(), ci=ci)
-                    summary.append({"init": init, "target": t, "artifact": a, "prevalence": float(p),
-                                    "cosine": al_mean["cosine"], "overlap": al_mean["overlap"],
-                                    "gap_mean": gap["mean"], "gap_lo": gap["lo"], "gap_hi": gap["hi"],
-                                    "n_seeds": gap["n"]})
+                    summary.append(
+                        {
+                            "init": init,
+                            "target": t,
+                            "artifact": a,
+                            "prevalence": float(p),
+                            "cosine": al_mean["cosine"],
+                            "overlap": al_mean["overlap"],
+                            "gap_mean": gap["mean"],
+                            "gap_lo": gap["lo"],
+                            "gap_hi": gap["hi"],
+                            "n_seeds": gap["n"],
+                        }
+                    )
                     for _, row in g.iterrows():
                         al = alignment(curves[int(row["seed"])], art_curves[a])
-                        per_seed.append({"init": init, "target": t, "artifact": a, "prevalence": float(p),
-                                         "seed": int(row["seed"]), **al, "gap": row["gap"]})
+                        per_seed.append(
+                            {
+                                "init": init,
+                                "target": t,
+                                "artifact": a,
+                                "prevalence": float(p),
+                                "seed": int(row["seed"]),
+                                **al,
+                                "gap": row["gap"],
+                            }
+                        )
     per_seed_df = pd.DataFrame(per_seed)
     summary_df = pd.DataFrame(summary)
     corr_rows = []
@@ -200,14 +276,32 @@ def alignment_tables(
         for (t, p), g in summary_df.groupby(["target", "prevalence"]):
             ps = per_seed_df[(per_seed_df["target"] == t) & (per_seed_df["prevalence"] == p)]
             for measure in ALIGNMENT_MEASURES:
-                rc = stats.rank_correlation(g[measure], g["gap_mean"], n_permutations=n_permutations, seed=seed)
-                bs = stats.bootstrap_rank_correlation(
-                    ps, x=measure, y="gap", unit="seed", pair_cols=("init", "artifact"), n_boot=n_boot,
-                    seed=seed, ci=ci,
+                rc = stats.rank_correlation(
+                    g[measure], g["gap_mean"], n_permutations=n_permutations, seed=seed
                 )
-                corr_rows.append({"target": t, "prevalence": float(p), "measure": measure, "rho": rc["rho"],
-                                  "p_value": rc["p_value"], "rho_lo": bs["lo"], "rho_hi": bs["hi"],
-                                  "n_pairs": rc["n"], "n_boot_valid": bs["n_boot_valid"]})
+                bs = stats.bootstrap_rank_correlation(
+                    ps,
+                    x=measure,
+                    y="gap",
+                    unit="seed",
+                    pair_cols=("init", "artifact"),
+                    n_boot=n_boot,
+                    seed=seed,
+                    ci=ci,
+                )
+                corr_rows.append(
+                    {
+                        "target": t,
+                        "prevalence": float(p),
+                        "measure": measure,
+                        "rho": rc["rho"],
+                        "p_value": rc["p_value"],
+                        "rho_lo": bs["lo"],
+                        "rho_hi": bs["hi"],
+                        "n_pairs": rc["n"],
+                        "n_boot_valid": bs["n_boot_valid"],
+                    }
+                )
     return per_seed_df, summary_df, pd.DataFrame(corr_rows)
 
 
@@ -218,9 +312,16 @@ def dataset_table(card_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         counts = card.get("counts", {})
         for split, per_class in counts.items():
             for cls, n in per_class.items():
-                rows.append({"dataset": card.get("name", Path(path).parent.name), "split": split, "class": cls,
-                             "images": n, "image_size": "x".join(map(str, card.get("image_size", []))),
-                             "sources": "; ".join(_source_names(card))})
+                rows.append(
+                    {
+                        "dataset": card.get("name", Path(path).parent.name),
+                        "split": split,
+                        "class": cls,
+                        "images": n,
+                        "image_size": "x".join(map(str, card.get("image_size", []))),
+                        "sources": "; ".join(_source_names(card)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

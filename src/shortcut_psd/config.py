@@ -162,9 +162,8 @@ def _format_error(error: jsonschema.ValidationError) -> str:
         close = {k: difflib.get_close_matches(k, allowed, n=1) for k in extra}
         sugg = "; ".join(f"'{k}' -> did you mean '{c[0]}'?" for k, c in close.items() if c)
         where = f"under '{key}'" if error.absolute_path else "at the top level"
-        return (
-            f"unknown config key(s) {extra} {where}. Allowed keys: {', '.join(allowed)}"
-            + (f" ({sugg})" if sugg else "")
+        return f"unknown config key(s) {extra} {where}. Allowed keys: {', '.join(allowed)}" + (
+            f" ({sugg})" if sugg else ""
         )
     if error.validator == "type":
         return (
@@ -203,7 +202,9 @@ def _unknown(kind: str, name: str, known: Iterable[str], key: str) -> ConfigErro
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
     did = f" Did you mean '{close[0]}'?" if close else ""
-    return ConfigError(f"config key '{key}': unknown {kind} '{name}'. Known: {', '.join(known) or '(none)'}.{did}")
+    return ConfigError(
+        f"config key '{key}': unknown {kind} '{name}'. Known: {', '.join(known) or '(none)'}.{did}"
+    )
 
 
 def _check_params(key: str, kind: str, params: dict, defaults: dict) -> None:
@@ -254,9 +255,11 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
             if "path" not in spec:
                 raise ConfigError(
                     f"config key '{key}.path' is required for format '{spec['format']}': give the "
-                    + {"imagefolder": "folder of class sub-folders", "csv": "CSV manifest", "npz": "NPZ file"}[
-                        spec["format"]
-                    ]
+                    + {
+                        "imagefolder": "folder of class sub-folders",
+                        "csv": "CSV manifest",
+                        "npz": "NPZ file",
+                    }[spec["format"]]
                 )
             path = workdir / spec["path"]
             if not path.exists():
@@ -381,11 +384,15 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
 
     bands = config["psd"]["bands_cpp"]
     if not bands[0] < bands[1]:
-        raise ConfigError(f"config key 'psd.bands_cpp': {bands} must be increasing (low/mid edge < mid/high edge)")
+        raise ConfigError(
+            f"config key 'psd.bands_cpp': {bands} must be increasing (low/mid edge < mid/high edge)"
+        )
 
     for rule, req in config["resources"].items():
         if req["mem_mb"] > 2_000_000:
-            raise ConfigError(f"config key 'resources.{rule}.mem_mb': {req['mem_mb']} MB is more than any node has")
+            raise ConfigError(
+                f"config key 'resources.{rule}.mem_mb': {req['mem_mb']} MB is more than any node has"
+            )
 
     if check_model:
         check_model_fits(config)
@@ -441,7 +448,9 @@ def check_model_fits(config: dict) -> None:
             ) from exc
 
 
-def prepare(config: dict, configfiles: Iterable[str | os.PathLike] = (), *, workdir=".", check_model=True) -> dict:
+def prepare(
+    config: dict, configfiles: Iterable[str | os.PathLike] = (), *, workdir=".", check_model=True
+) -> dict:
     """Validate ``config`` in place (defaults filled) and check it; the Snakefile calls this first."""
     for f in configfiles:
         load_yaml(f)  # duplicate keys and syntax errors, with the file named

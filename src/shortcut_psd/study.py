@@ -76,12 +76,26 @@ def pretrain_source(
     prep = M.Preprocessing(ds.channels, mean, std)
     log.info(
         "pre-training %s on '%s' (%d classes): %d train / %d val images of %s, device %s",
-        arch, ds.name, ds.num_classes, len(xt), len(xv), ds.image_size, dev,
+        arch,
+        ds.name,
+        ds.num_classes,
+        len(xt),
+        len(xv),
+        ds.image_size,
+        dev,
     )
     set_seed(seed)
     model = M.create_model(arch, num_classes=ds.num_classes, in_chans=ds.channels, **dict(model_kwargs))
     model, history = train_classifier(
-        model, prep, (xt, yt), (xv, yv), recipe=train_recipe, seed=seed, device=dev, log=log, progress=progress
+        model,
+        prep,
+        (xt, yt),
+        (xv, yv),
+        recipe=train_recipe,
+        seed=seed,
+        device=dev,
+        log=log,
+        progress=progress,
     )
     meta = {
         "arch": arch,
@@ -146,11 +160,21 @@ def finetune_condition(
     xt, yt = _subsample(*sets["train"], own.get("max_train_images", 0), seed)
     log.info(
         "fine-tuning: %d train (%d positive) / %d val images, recipe %s",
-        len(xt), int((yt == 1).sum()), len(sets["val"][0]), train_recipe,
+        len(xt),
+        int((yt == 1).sum()),
+        len(sets["val"][0]),
+        train_recipe,
     )
     return train_classifier(
-        model, prep, (xt, yt), sets["val"], recipe=train_recipe, seed=seed, device=M.pick_device(device),
-        log=log, progress=progress,
+        model,
+        prep,
+        (xt, yt),
+        sets["val"],
+        recipe=train_recipe,
+        seed=seed,
+        device=M.pick_device(device),
+        log=log,
+        progress=progress,
     )
 
 
@@ -168,7 +192,9 @@ def load_condition_data(path: str, p: float) -> dict[str, np.ndarray]:
     return {"clean": ds.images, "artifacted": ds.images, "labels": ds.labels, "split": ds.split}
 
 
-def protocol_sets(data: Mapping[str, np.ndarray], p: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def protocol_sets(
+    data: Mapping[str, np.ndarray], p: float, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The shortcut protocol's sets (see :func:`shortcut_psd.shortcut.build_sets`)."""
     return build_sets(data["clean"], data["artifacted"], data["labels"], data["split"], float(p), seed)
 
@@ -185,12 +211,17 @@ def evaluate(
 ) -> dict[str, Any]:
     """AUC with bootstrap CIs on the test sets and the shortcut gap, as written to ``metrics.json``."""
     res = evaluate_sets(
-        model, prep, sets, names=["test_clean", "test_iid", "test_ood"],
-        batch_size=int(evaluation.get("batch_size", 512)), device=M.pick_device(device),
-        n_boot=int(evaluation.get("bootstrap", 1000)), seed=seed,
+        model,
+        prep,
+        sets,
+        names=["test_clean", "test_iid", "test_ood"],
+        batch_size=int(evaluation.get("batch_size", 512)),
+        device=M.pick_device(device),
+        n_boot=int(evaluation.get("bootstrap", 1000)),
+        seed=seed,
     )
     out = dict(identity or {})
-    out["sets"] = {k[len("test_"):]: res[k] for k in ("test_clean", "test_iid", "test_ood")}
+    out["sets"] = {k[len("test_") :]: res[k] for k in ("test_clean", "test_iid", "test_ood")}
     out["gap"] = res["shortcut_gap"]
     out["gap_lo"] = res.get("shortcut_gap_lo")
     out["gap_hi"] = res.get("shortcut_gap_hi")
@@ -216,13 +247,24 @@ def model_psd(
 ) -> PSDResult:
     """Gradient PSD with the config's options (``psd`` section)."""
     return gradient_psd(
-        list(models), images, labels, prep,
-        batch_size=int(psd["batch_size"]), device=M.pick_device(device), amp=bool(psd.get("amp", False)),
-        window=psd["window"], spectrum=psd["spectrum"], channels=psd["channels"], normalise=psd["normalise"],
-        include_corners=bool(psd["include_corners"]), bands=tuple(psd["bands_cpp"]),
+        list(models),
+        images,
+        labels,
+        prep,
+        batch_size=int(psd["batch_size"]),
+        device=M.pick_device(device),
+        amp=bool(psd.get("amp", False)),
+        window=psd["window"],
+        spectrum=psd["spectrum"],
+        channels=psd["channels"],
+        normalise=psd["normalise"],
+        include_corners=bool(psd["include_corners"]),
+        bands=tuple(psd["bands_cpp"]),
     )
 
 
-def pretrained_heads(model: torch.nn.Module, num_classes: int, head_seeds: Sequence[int]) -> list[torch.nn.Module]:
+def pretrained_heads(
+    model: torch.nn.Module, num_classes: int, head_seeds: Sequence[int]
+) -> list[torch.nn.Module]:
     """K copies of a pre-trained backbone, each with a fresh linear head (seeded), for the PSD before fine-tuning."""
     return [M.with_fresh_head(model, num_classes, int(s)) for s in head_seeds]

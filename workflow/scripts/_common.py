@@ -20,7 +20,10 @@ def start(snakemake, name: str) -> logging.Logger:
     """Log to the rule's log file (and stderr), set torch threads; return the script's logger."""
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.FileHandler(log_path, mode="w"), logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [
+        logging.FileHandler(log_path, mode="w"),
+        logging.StreamHandler(sys.stderr),
+    ]
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",

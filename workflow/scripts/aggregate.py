@@ -16,8 +16,16 @@ summary = agg.auc_summary(auc, ci=st["ci"])
 tests = agg.init_tests(auc, n_resamples=st["permutations"], seed=st["seed"])
 scalars, persistence = agg.psd_tables(P.results, P.conditions, P.inits, P.targets, P.seeds)
 _, alignment, correlation = agg.alignment_tables(
-    P.results, auc, P.inits, P.artifacts, P.targets, P.seeds,
-    ci=st["ci"], n_permutations=st["permutations"], n_boot=st["bootstrap"], seed=st["seed"],
+    P.results,
+    auc,
+    P.inits,
+    P.artifacts,
+    P.targets,
+    P.seeds,
+    ci=st["ci"],
+    n_permutations=st["permutations"],
+    n_boot=st["bootstrap"],
+    seed=st["seed"],
 )
 datasets = agg.dataset_table(sm.input.cards)
 tables = {

@@ -13,7 +13,9 @@ spec = dict(sm.params.edit)
 kind = spec.pop("kind")
 psd_opts = sm.params.psd
 ds = load_imageset(sm.input.data)
-log.info("source '%s': %d images; edit '%s' (%s) with %s", ds.name, len(ds.images), sm.wildcards.edit, kind, spec)
+log.info(
+    "source '%s': %d images; edit '%s' (%s) with %s", ds.name, len(ds.images), sm.wildcards.edit, kind, spec
+)
 ds.images = apply_edit(kind, ds.images, **spec)
 ds.meta = {**ds.meta, "edit": {"name": sm.wildcards.edit, "kind": kind, **spec}}
 save_imageset(sm.output.data, ds)

@@ -17,7 +17,11 @@ prep = Preprocessing.from_dict(meta["preprocessing"])
 for artifact, images, out in zip(P.artifacts, sm.input.images, sm.output.metrics, strict=True):
     sets = study.protocol_sets(study.load_condition_data(images, 0.0), 0.0, seed)
     identity = {"init": w.init, "target": w.target, "artifact": artifact, "prevalence": 0.0, "seed": seed}
-    metrics = study.evaluate(model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity)
+    metrics = study.evaluate(
+        model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
+    )
     write_json(out, metrics)
     s = metrics["sets"]
-    log.info("%s: AUC clean %.3f, ood %.3f, gap %.3f", artifact, s["clean"]["auc"], s["ood"]["auc"], metrics["gap"])
+    log.info(
+        "%s: AUC clean %.3f, ood %.3f, gap %.3f", artifact, s["clean"]["auc"], s["ood"]["auc"], metrics["gap"]
+    )

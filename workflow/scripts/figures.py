@@ -24,7 +24,9 @@ def out(name):
 
 
 def curve_rows(curve, **labels):
-    return pd.DataFrame({"freq": curve["freqs"], "power": curve["mean"], "lo": curve["lo"], "hi": curve["hi"], **labels})
+    return pd.DataFrame(
+        {"freq": curve["freqs"], "power": curve["mean"], "lo": curve["lo"], "hi": curve["hi"], **labels}
+    )
 
 
 def seed_mean(paths, **labels):
@@ -44,23 +46,32 @@ def tlabel(init, target):
 
 
 # 1. source data spectra
-frames = [curve_rows(read_curve(R / "sources" / s / e / "spectrum.json"), label=f"{s} / {e}") for s, e in P.source_pairs]
+frames = [
+    curve_rows(read_curve(R / "sources" / s / e / "spectrum.json"), label=f"{s} / {e}")
+    for s, e in P.source_pairs
+]
 if frames:
     plots.save(plots.plot_spectra(pd.concat(frames)), out("source_spectra"))
 else:
-    plots.save(plots.plot_spectra(pd.DataFrame({"label": [], "freq": [], "power": []})), out("source_spectra"))
+    plots.save(
+        plots.plot_spectra(pd.DataFrame({"label": [], "freq": [], "power": []})), out("source_spectra")
+    )
 
 # 2. gradient PSD per init before fine-tuning, with artifact PSDs
 grad = pd.concat(
     [
-        seed_mean([R / "psd" / "pretrained" / i / t / f"seed{s}" / "psd.json" for s in P.seeds], init=tlabel(i, t))
+        seed_mean(
+            [R / "psd" / "pretrained" / i / t / f"seed{s}" / "psd.json" for s in P.seeds], init=tlabel(i, t)
+        )
         for i in P.inits
         for t in P.targets
     ]
 )
 art = pd.concat(
     [
-        curve_rows(read_curve(R / "artifacts" / t / a / "psd.json"), artifact=a if not multi_target else f"{a} ({t})")
+        curve_rows(
+            read_curve(R / "artifacts" / t / a / "psd.json"), artifact=a if not multi_target else f"{a} ({t})"
+        )
         for t in P.targets
         for a in P.artifacts
     ]
@@ -73,10 +84,19 @@ p_min = conds["p"].astype(float).min()
 ba = []
 for i in P.inits:
     for t in P.targets:
-        ba.append(seed_mean([R / "psd" / "pretrained" / i / t / f"seed{s}" / "psd.json" for s in P.seeds], init=tlabel(i, t), stage="pre-trained"))
+        ba.append(
+            seed_mean(
+                [R / "psd" / "pretrained" / i / t / f"seed{s}" / "psd.json" for s in P.seeds],
+                init=tlabel(i, t),
+                stage="pre-trained",
+            )
+        )
         sub = conds[(conds.init == i) & (conds.target == t) & (conds.p.astype(float) == p_min)]
         a0 = sub["artifact"].iloc[0]
-        paths = [R / "psd" / "finetuned" / i / t / a0 / f"p{pp}" / f"seed{s}" / "psd.json" for pp, s in zip(sub[sub.artifact == a0].p, sub[sub.artifact == a0].seed, strict=True)]
+        paths = [
+            R / "psd" / "finetuned" / i / t / a0 / f"p{pp}" / f"seed{s}" / "psd.json"
+            for pp, s in zip(sub[sub.artifact == a0].p, sub[sub.artifact == a0].seed, strict=True)
+        ]
         ba.append(seed_mean(paths, init=tlabel(i, t), stage="fine-tuned"))
 plots.save(plots.plot_before_after(pd.concat(ba)), out("before_after"))
 
@@ -84,7 +104,9 @@ plots.save(plots.plot_before_after(pd.concat(ba)), out("before_after"))
 summ = pd.read_csv(sm.input.auc_summary)
 long = []
 for s in ("clean", "iid", "ood"):
-    d = summ[["init", "target", "artifact", "prevalence", f"auc_{s}_mean", f"auc_{s}_lo", f"auc_{s}_hi"]].copy()
+    d = summ[
+        ["init", "target", "artifact", "prevalence", f"auc_{s}_mean", f"auc_{s}_lo", f"auc_{s}_hi"]
+    ].copy()
     d.columns = ["init", "target", "artifact", "prevalence", "auc_mean", "auc_lo", "auc_hi"]
     d["test_set"] = s
     long.append(d)
@@ -105,13 +127,23 @@ rho = float(c["rho"].iloc[0]) if len(c) else None
 pval = float(c["p_value"].iloc[0]) if len(c) else None
 plots.save(
     plots.plot_alignment_vs_gap(
-        al_max[["init", "artifact", "alignment", "gap_mean", "gap_lo", "gap_hi"]], rho=rho, p=pval,
-        title=f"Alignment vs shortcut gap (p = {p_max:g})", xlabel="alignment (cosine, gradient PSD vs artifact PSD)",
+        al_max[["init", "artifact", "alignment", "gap_mean", "gap_lo", "gap_hi"]],
+        rho=rho,
+        p=pval,
+        title=f"Alignment vs shortcut gap (p = {p_max:g})",
+        xlabel="alignment (cosine, gradient PSD vs artifact PSD)",
     ),
     out("alignment_vs_gap"),
 )
 plots.save(
-    plots.plot_heatmap(al_max, "init", "artifact", "gap_mean", f"Shortcut gap AUC(clean) - AUC(ood) at p = {p_max:g}", cbar_label="gap"),
+    plots.plot_heatmap(
+        al_max,
+        "init",
+        "artifact",
+        "gap_mean",
+        f"Shortcut gap AUC(clean) - AUC(ood) at p = {p_max:g}",
+        cbar_label="gap",
+    ),
     out("gap_heatmap"),
 )
 
@@ -122,7 +154,9 @@ for (s, e), path in zip(P.source_pairs, sm.input.source_data, strict=True):
         rows[f"{s} / {e}"] = z["images"][:8, 0]
 plots.save(plots.plot_examples(rows, "Source images under each edit"), out("examples_edits"))
 rows = {}
-for path, (t, a) in zip(sm.input.artifact_images, [(t, a) for t in P.targets for a in P.artifacts], strict=True):
+for path, (t, a) in zip(
+    sm.input.artifact_images, [(t, a) for t in P.targets for a in P.artifacts], strict=True
+):
     with np.load(path, allow_pickle=False) as z:
         pos = np.flatnonzero(z["labels"] == 1)[:6]
         clean, arte = z["clean"][pos, 0], z["artifacted"][pos, 0]

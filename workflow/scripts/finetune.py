@@ -30,7 +30,9 @@ model, prep, info = study.make_init(
 log.info("init '%s': %s", w.init, {k: v for k, v in info.items() if k != "source_meta"})
 model, history = study.finetune_condition(model, prep, sets, recipe=P.recipe, seed=seed, device=P.device)
 identity = {"init": w.init, "target": w.target, "artifact": w.artifact, "prevalence": p, "seed": seed}
-metrics = study.evaluate(model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity)
+metrics = study.evaluate(
+    model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
+)
 metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
 metrics["epochs_run"] = len(history)
 meta = {
@@ -51,5 +53,11 @@ save_checkpoint(sm.output.model, model, meta)
 s = metrics["sets"]
 log.info(
     "AUC clean %.3f, iid %.3f, ood %.3f, gap %.3f (best epoch %d of %d) in %s",
-    s["clean"]["auc"], s["iid"]["auc"], s["ood"]["auc"], metrics["gap"], metrics["best_epoch"], len(history), timer,
+    s["clean"]["auc"],
+    s["iid"]["auc"],
+    s["ood"]["auc"],
+    metrics["gap"],
+    metrics["best_epoch"],
+    len(history),
+    timer,
 )

@@ -17,16 +17,36 @@ spec = dict(P.spec)
 kind = spec.pop("kind")
 timer = _common.Timer()
 ds = load_imageset(sm.input.data)
-log.info("artifact '%s' (%s, %s) on %d images of '%s'", sm.wildcards.artifact, kind, spec, len(ds.images), ds.name)
+log.info(
+    "artifact '%s' (%s, %s) on %d images of '%s'", sm.wildcards.artifact, kind, spec, len(ds.images), ds.name
+)
 clean, artifacted = apply_artifact(kind, ds.images, seed=int(P.seed), **spec)
-save_npz(sm.output.images, clean=clean, artifacted=artifacted, labels=ds.labels, split=ds.split,
-         group=ds.group, kind=np.asarray(kind))
+save_npz(
+    sm.output.images,
+    clean=clean,
+    artifacted=artifacted,
+    labels=ds.labels,
+    split=ds.split,
+    group=ds.group,
+    kind=np.asarray(kind),
+)
 psd = P.psd
 result = artifact_psd(
-    clean, artifacted, batch_size=psd["batch_size"], window=psd["window"], spectrum=psd["spectrum"],
-    normalise=psd["normalise"], include_corners=psd["include_corners"], bands=tuple(psd["bands_cpp"]),
+    clean,
+    artifacted,
+    batch_size=psd["batch_size"],
+    window=psd["window"],
+    spectrum=psd["spectrum"],
+    normalise=psd["normalise"],
+    include_corners=psd["include_corners"],
+    bands=tuple(psd["bands_cpp"]),
 )
 result.save(sm.output.psd)
 diff = artifacted - clean
-log.info("difference std %.4f, max |diff| %.4f; artifact PSD scalars %s; took %s",
-         diff.std(), np.abs(diff).max(), result.scalars, timer)
+log.info(
+    "difference std %.4f, max |diff| %.4f; artifact PSD scalars %s; took %s",
+    diff.std(),
+    np.abs(diff).max(),
+    result.scalars,
+    timer,
+)

@@ -15,7 +15,9 @@ image = sm.params.image
 timer = _common.Timer()
 if spec["format"] == "builtin":
     builder = BUILTINS[spec["builtin"]]
-    log.info("building built-in data set '%s' at %d px with %s", spec["builtin"], image["size"], spec["params"])
+    log.info(
+        "building built-in data set '%s' at %d px with %s", spec["builtin"], image["size"], spec["params"]
+    )
     ds = builder(image_size=image["size"], seed=sm.params.seed, **spec["params"])
     if image["channels"] == 3:
         import numpy as np
@@ -25,7 +27,9 @@ else:
     log.info("loading user data set '%s' (%s) from %s", sm.wildcards.dataset, spec["format"], spec["path"])
     # The config's dataset entry (schema defaults filled in) -> load_user_dataset's spec: split fractions are
     # arguments, user-format options (classes, fit, intensity, columns) come from `params`.
-    user = {k: v for k, v in spec.items() if k not in ("val_fraction", "test_fraction", "params", "allow_outside")}
+    user = {
+        k: v for k, v in spec.items() if k not in ("val_fraction", "test_fraction", "params", "allow_outside")
+    }
     user.update(spec.get("params") or {})
     if spec["format"] == "csv":
         user["allow_outside"] = bool(spec.get("allow_outside", False))

@@ -18,8 +18,21 @@ ds = load_imageset(sm.input.data)
 model, meta, history = study.pretrain_source(
     ds, arch=P.arch, model_kwargs=P.model_kwargs, recipe=P.recipe, seed=seed, device=P.device
 )
-meta["config_hash"] = config_hash({"arch": P.arch, "kwargs": P.model_kwargs, "recipe": P.recipe, "seed": seed,
-                                   "source": sm.wildcards.source, "edit": sm.wildcards.edit})
+meta["config_hash"] = config_hash(
+    {
+        "arch": P.arch,
+        "kwargs": P.model_kwargs,
+        "recipe": P.recipe,
+        "seed": seed,
+        "source": sm.wildcards.source,
+        "edit": sm.wildcards.edit,
+    }
+)
 write_csv(sm.output.history, history)
 save_checkpoint(sm.output.model, model, meta)
-log.info("pre-trained in %s; best val loss %.4f; last epoch %s", timer, meta["best_val_loss"], history.iloc[-1].to_dict())
+log.info(
+    "pre-trained in %s; best val loss %.4f; last epoch %s",
+    timer,
+    meta["best_val_loss"],
+    history.iloc[-1].to_dict(),
+)

@@ -25,8 +25,14 @@ model, prep, info = study.make_init(
 )
 heads = study.pretrained_heads(model, target.num_classes, P.psd["head_seeds"])
 x, y = study.psd_images(target, P.psd, seed)
-log.info("init '%s' (%s): gradient PSD on %d '%s' images, %d fresh heads", sm.wildcards.init, info.get("arch"),
-         len(x), P.psd["split"], len(heads))
+log.info(
+    "init '%s' (%s): gradient PSD on %d '%s' images, %d fresh heads",
+    sm.wildcards.init,
+    info.get("arch"),
+    len(x),
+    P.psd["split"],
+    len(heads),
+)
 result = study.model_psd(heads, prep, x, y, P.psd, device=P.device)
 result.save(sm.output.psd)
 log.info("scalars %s in %s", result.scalars, timer)

@@ -1,0 +1,173 @@
+"""End to end: configs/smoke.yaml through the whole DAG, then what an edit reruns (marked slow; CI runs it).
+
+One session-scoped run of the smoke study (about a minute or two on 2 cores) feeds every test here:
+- every table and figure exists and is well-formed (columns, finite values, PNG/PDF magic bytes);
+- the HTML report is written and holds every figure;
+- an unchanged rerun plans nothing;
+- changing one artifact parameter plans exactly the jobs downstream of that artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+SMOKE = REPO / "configs" / "smoke.yaml"
+TABLE_COLUMNS = {
+    "auc": ["init", "target", "artifact", "prevalence", "seed", "auc_clean", "auc_iid", "auc_ood", "gap"],
+    "auc_summary": [
+        "init",
+        "artifact",
+        "prevalence",
+        "auc_clean_mean",
+        "auc_clean_lo",
+        "auc_ood_mean",
+        "gap_mean",
+        "n",
+    ],
+    "init_tests": ["artifact", "prevalence", "init_a", "init_b", "diff", "p_value", "p_holm"],
+    "psd_scalars": [
+        "stage",
+        "init",
+        "seed",
+        "centroid_cpp",
+        "frac_low",
+        "frac_mid",
+        "frac_high",
+        "loglog_slope",
+    ],
+    "psd_persistence": [
+        "init",
+        "artifact",
+        "prevalence",
+        "seed",
+        "l1",
+        "js",
+        "cosine_similarity",
+        "centroid_change",
+    ],
+    "alignment": ["init", "artifact", "prevalence", "cosine", "overlap", "gap_mean", "gap_lo", "gap_hi"],
+    "alignment_correlation": ["prevalence", "measure", "rho", "p_value", "rho_lo", "rho_hi", "n_pairs"],
+    "datasets": ["dataset", "split", "class", "images"],
+}
+FIGURES = [
+    "source_spectra",
+    "gradient_psd",
+    "before_after",
+    "auc_vs_prevalence",
+    "alignment_vs_gap",
+    "gap_heatmap",
+    "examples_edits",
+    "examples_artifacts",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Run the smoke study once into a temporary results folder; yield (config path, results path)."""
+    base = tmp_path_factory.mktemp("smoke")
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["results"] = str(base / "results")
+    cfg_path = write_config(base / "smoke.yaml", cfg)
+    res = snakemake("--cores", "2", "--configfile", str(cfg_path), timeout=1500)
+    assert res.returncode == 0, res.stdout[-6000:]
+    report = base / "results" / "report.html"
+    rep = snakemake("--cores", "1", "--configfile", str(cfg_path), "--report", str(report), timeout=600)
+    assert rep.returncode == 0, rep.stdout[-4000:]
+    yield cfg_path, base / "results", res.stdout
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_every_table_is_well_formed(smoke):
+    _, results, _ = smoke
+    for name, cols in TABLE_COLUMNS.items():
+        df = pd.read_csv(results / "tables" / f"{name}.csv")
+        assert len(df) > 0, name
+        missing = [c for c in cols if c not in df.columns]
+        assert not missing, f"{name} lacks {missing}"
+    auc = pd.read_csv(results / "tables" / "auc.csv")
+    for c in ("auc_clean", "auc_iid", "auc_ood"):
+        assert auc[c].between(0, 1).all(), c
+    np.testing.assert_allclose(auc["gap"], auc["auc_clean"] - auc["auc_ood"], atol=1e-5)
+    # 3 inits x 2 artifacts x {0, 1} x 2 seeds, p = 0 models scored on every artifact
+    assert len(auc) == 3 * 2 * 2 * 2
+    scal = pd.read_csv(results / "tables" / "psd_scalars.csv")
+    fr = scal[["frac_low", "frac_mid", "frac_high"]].sum(axis=1)
+    np.testing.assert_allclose(fr, 1.0, atol=1e-4)
+
+
+def test_shortcut_effect_visible_in_smoke_output(smoke):
+    """The tag artifact at p = 1 is learned: ood AUC falls far below clean AUC for every init."""
+    _, results, _ = smoke
+    s = pd.read_csv(results / "tables" / "auc_summary.csv")
+    tag1 = s[(s.artifact == "tag") & (s.prevalence == 1)]
+    tag0 = s[(s.artifact == "tag") & (s.prevalence == 0)]
+    assert (tag1["gap_mean"] > 0.3).all(), tag1
+    assert (tag0["gap_mean"].abs() < 0.1).all(), tag0
+
+
+def test_every_figure_and_report(smoke):
+    _, results, _ = smoke
+    for f in FIGURES:
+        png = (results / "figures" / f"{f}.png").read_bytes()
+        pdf = (results / "figures" / f"{f}.pdf").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, f
+        assert pdf[:5] == b"%PDF-" and len(pdf) > 1000, f
+    html = (results / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000
+    for f in FIGURES:
+        assert f"{f}.png" in html, f"report lacks {f}"
+    for d in ("brain_tissue", "photos"):
+        card = json.loads((results / "data" / d / "card.json").read_text())
+        assert card["counts"], d
+
+
+def _planned(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job in a dry run's output."""
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:)", out):
+        m = re.match(r"rule (\w+):", block.strip())
+        if not m:
+            continue
+        wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
+        jobs.append((m.group(1), wildcards))
+    return jobs
+
+
+def test_unchanged_rerun_plans_nothing(smoke):
+    cfg_path, _, _ = smoke
+    res = snakemake("-n", "--configfile", str(cfg_path))
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "Nothing to be done" in res.stdout, res.stdout[-3000:]
+
+
+def test_editing_one_artifact_plans_exactly_its_downstream_jobs(smoke, tmp_path):
+    cfg_path, results, _ = smoke
+    cfg = yaml.safe_load(Path(cfg_path).read_text())
+    cfg["artifacts"]["band_high"]["amplitude"] = 0.7
+    edited = write_config(tmp_path / "edited.yaml", cfg)
+    res = snakemake("-n", "--configfile", str(edited))
+    assert res.returncode == 0, res.stdout[-3000:]
+    jobs = _planned(res.stdout)
+    rules = {r for r, _ in jobs}
+    # upstream of the artifact, or other artifacts' models: never planned
+    assert not rules & {"prepare_dataset", "edit_source", "pretrain", "psd_pretrained"}, rules
+    assert [w for r, w in jobs if r == "inject_artifact"] == [
+        {"target": "brain_tissue", "artifact": "band_high"}
+    ]
+    finetunes = [w for r, w in jobs if r == "finetune"]
+    assert finetunes and all(w["artifact"] == "band_high" for w in finetunes), finetunes
+    assert len(finetunes) == 3 * 2  # 3 inits x 2 seeds at p = 1
+    # downstream of the artifact: the clean models' scoring on it, PSDs of the refitted models, tables
+    assert {"evaluate_clean_model", "psd_finetuned", "aggregate", "figures"} <= rules
