@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import io
 import logging
 import os
 import pickle
@@ -238,8 +239,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: Mapping[str
     Preprocessing.from_dict(meta["preprocessing"])  # validate before writing
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state, "meta": meta}
+    # Serialise in memory, then write with Python: torch's own file writer turns a full disk into an
+    # opaque RuntimeError ("unexpected pos"); a plain write raises OSError(ENOSPC), which atomic_path
+    # reports with the path (and the partial file is removed either way).
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def _safe_load(path: str | os.PathLike, what: str) -> Any:
