@@ -79,3 +79,12 @@ def test_build_sets_checks_inputs():
     labels[split == "test"] = 0
     with pytest.raises(DataError, match="split 'test' needs both"):
         build_sets(np.zeros((n, 1, 4, 4)), np.zeros((n, 1, 4, 4)), labels, split, 0.5, 0)
+
+
+def test_build_sets_refuses_more_than_two_classes():
+    labels, split = _design()
+    labels = labels.copy()
+    labels[3] = 2
+    n = len(labels)
+    with pytest.raises(DataError, match="binary target"):
+        build_sets(np.zeros((n, 1, 4, 4)), np.zeros((n, 1, 4, 4)), labels, split, 0.5, 0)

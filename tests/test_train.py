@@ -22,6 +22,16 @@ from shortcut_psd.train import HISTORY_COLUMNS, augment_batch, resolve_recipe, s
 RECIPE = {"epochs": 6, "batch_size": 32, "lr": 3e-3, "augment": "none", "patience": 0}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: identical numbers, and no OpenMP oversubscription when the 2 cores are shared
+    (with other jobs running, 2 threads made these tests about 8x slower than 1)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def make_task(n=400, size=32, amp=0.08, noise=0.15, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
