@@ -22,6 +22,9 @@ if not workflow.overwrite_configfiles:
 prepare(config, workflow.configfiles)
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sources.smk"

@@ -88,3 +88,24 @@ rule figures:
         artifact_specs=config["artifacts"],
     script:
         "../scripts/figures.py"
+
+
+rule provenance:
+    output:
+        report(
+            f"{R}/run_config.yaml",
+            caption="../report/provenance.rst",
+            category="4. Provenance",
+            labels={"file": "resolved config"},
+        ),
+    log:
+        f"{R}/logs/provenance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    params:
+        config=config,
+    script:
+        "../scripts/provenance.py"

@@ -169,4 +169,5 @@ def all_outputs():
         [f"{R}/tables/{t}.csv" for t in TABLES]
         + [f"{R}/figures/{f}.{ext}" for f in FIGURES for ext in ("png", "pdf")]
         + dataset_cards()
+        + [f"{R}/run_config.yaml"]
     )

@@ -58,7 +58,7 @@ def _log_uncaught(log: logging.Logger):
 
 
 def _wants_torch(snakemake) -> bool:
-    return snakemake.rule not in ("prepare_dataset", "aggregate", "figures")
+    return snakemake.rule not in ("prepare_dataset", "aggregate", "figures", "provenance")
 
 
 class Timer:
