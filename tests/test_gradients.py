@@ -192,3 +192,13 @@ def test_bad_arguments_raise_named_errors():
         image_psd(x[0])
     with pytest.raises(DataError, match="empty"):
         image_psd(x[:0])
+
+
+def test_channels_last_changes_results_only_by_rounding():
+    net = small_net(in_chans=3, seed=1)
+    x, y = images(9, c=3, h=16, w=16), np.arange(9) % 3
+    a = gradient_psd([net], x, y, preprocess, batch_size=4)
+    b = gradient_psd([net], x, y, preprocess, batch_size=4, channels_last=True)
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(b.spectrum_2d, a.spectrum_2d, rtol=1e-4, atol=1e-9)
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
