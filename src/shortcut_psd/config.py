@@ -171,7 +171,16 @@ def _format_error(error: jsonschema.ValidationError) -> str:
             f"expected {error.validator_value}{hint}"
         )
     if error.validator == "required":
-        return f"config key '{key}' is missing a required entry: {error.message}{hint}"
+        prefix = f"{key}." if error.absolute_path else ""
+        said = re.match(r"^'(.+)' is a required property", error.message)  # one error per missing key
+        missing = [said.group(1)] if said else [r for r in error.validator_value if r not in error.instance]
+        name = f"{prefix}{missing[0]}" if missing else key
+        what = (sub.get("properties", {}).get(missing[0], {}).get("description") if missing else None) or ""
+        return (
+            f"config key '{name}' is required but missing" + (f" ({what})" if what else "")
+            + (f"; '{key}' is {sub.get('description')}" if error.absolute_path and sub.get("description") else "")
+            + ". Add it (see config.yaml for an example)"
+        )
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"config key '{key}': {error.message}{hint}"
     if error.validator == "minItems":
