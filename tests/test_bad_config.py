@@ -156,7 +156,9 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
         change("resources.train", {"mem_mb": 3_000_000, "runtime": 60}),
         "'resources.train.mem_mb'",
     ),
-    ("runtime-missing", change("resources.psd", {"mem_mb": 4000}), "'resources.psd'"),
+    ("runtime-missing", change("resources.psd", {"mem_mb": 4000}), "'resources.psd.runtime'"),
+    ("datasets-missing", delete("datasets"), "'datasets'"),
+    ("artifact-kind-missing", change("artifacts.tag", {"size": 3}), "'artifacts.tag.kind'"),
     # the image is too small for the model
     ("convnext-at-8px", both(change("model.arch", "test_convnext"), change("image.size", 8)), "'image.size'"),
     ("vit-fixed-img-size", change("model.arch", "test_vit3"), "'image.size'"),
