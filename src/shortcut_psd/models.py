@@ -256,7 +256,10 @@ def _safe_load(path: str | os.PathLike, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        # torch's message ends with a generic link; the line that names the refused global is the useful one
+        first = next((ln for ln in lines if "Unsupported global" in ln), lines[-1] if lines else "")
+        first = first.split(" was not an allowed global")[0]
         raise ModelError(
             f"refused to load {what} {path}: it holds Python objects that safe loading "
             f"(torch.load weights_only=True) does not allow, so unpickling it could run code ({first[:200]}). "
