@@ -168,8 +168,10 @@ def gradient_psd(
     averaged, and images are accumulated into mean, std and 95 % CI over images. Models are moved to
     ``device`` (in place) and their train/eval mode is restored afterwards. ``amp`` (True/"bf16"/"fp16")
     runs forward and backward under autocast; the spectrum is always float32. ``channels_last`` converts
-    the models (in place) and each input batch to the channels-last memory format, which the GPU's
-    convolutions run fastest in under bf16/fp16 autocast; it changes results only by rounding.
+    the models (in place) and each input batch to the channels-last memory format; it changes results only
+    by rounding. It is off by default because it did not pay for input gradients: on an H100 with bf16,
+    ResNet-50 at 224 px ran at 3.0k img/s with it and 3.8k without, ResNet-18 the same either way
+    (benchmarks/README.md).
     """
     models = _as_models(models)
     images = _check_images(images)
