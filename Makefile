@@ -46,5 +46,15 @@ format: $(STAMP)
 	$(BIN)/snakefmt Snakefile workflow/rules/
 	$(BIN)/ruff format src tests workflow/scripts benchmarks
 
+# CPU benchmarks (benchmarks/README.md): gradient PSD vs bare gradient pass, training loop vs plain loop,
+# workflow wall times (the default study from scratch takes minutes; BENCH_WORKFLOW_ARGS=--plan-only skips it).
+# Each waits for a 1-minute load average under 1.2 first (BENCH_NO_WAIT=1 skips the wait).
+BENCH_WORKFLOW_ARGS ?=
+bench: $(STAMP)
+	@mkdir -p benchmarks/out
+	$(BIN)/python benchmarks/bench_psd.py --json benchmarks/out/psd.json
+	$(BIN)/python benchmarks/bench_train.py --json benchmarks/out/train.json
+	$(BIN)/python benchmarks/bench_workflow.py --json benchmarks/out/workflow.json $(BENCH_WORKFLOW_ARGS)
+
 clean-venv:
 	rm -rf $(VENV)
