@@ -4,8 +4,10 @@
 # Idempotent: apt is only touched when one of the needed binaries is missing, and `apt-get update`
 # runs only then. Needs root (or sudo) and network access to the Debian mirror. Post-install scripts
 # start no daemons; the test fixture (tests/slurm_cluster.py) starts and stops them itself.
-# Prints the versions it finds. Exit status is non-zero when installation fails.
+# Prints the versions it finds. Exit status is non-zero when installation fails; without root (and
+# without password-less sudo) it only warns, since the SLURM tests skip without root anyway.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # slurmctld, slurmd, munged live in sbin
 
 need=(slurmctld slurmd sbatch squeue sinfo scontrol munged mungekey)
 
@@ -18,11 +20,13 @@ if ((${#missing[@]})); then
     echo "install-slurm: missing ${missing[*]}; installing slurm-wlm and munge"
     SUDO=""
     if [[ $(id -u) -ne 0 ]]; then
-        if command -v sudo >/dev/null 2>&1; then
-            SUDO="sudo"
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            SUDO="sudo -n"
         else
-            echo "install-slurm: not root and no sudo; cannot install slurm-wlm/munge" >&2
-            exit 1
+            # not an error: the SLURM tests need root anyway and skip with this reason
+            echo "install-slurm: WARNING: not root and no password-less sudo; not installing" \
+                "slurm-wlm/munge, tests marked 'slurm' will be skipped" >&2
+            exit 0
         fi
     fi
     export DEBIAN_FRONTEND=noninteractive
