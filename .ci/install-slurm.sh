@@ -9,7 +9,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"  # slurmctld, slurmd, munged live in sbin
 
-need=(slurmctld slurmd sbatch squeue sinfo scontrol munged mungekey)
+need=(slurmctld slurmd sbatch srun squeue scancel sinfo scontrol munged munge unmunge)
 
 missing=()
 for b in "${need[@]}"; do
