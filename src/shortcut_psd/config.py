@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +177,13 @@ def _format_error(error: jsonschema.ValidationError) -> str:
         name = f"{prefix}{missing[0]}" if missing else key
         what = (sub.get("properties", {}).get(missing[0], {}).get("description") if missing else None) or ""
         return (
-            f"config key '{name}' is required but missing" + (f" ({what})" if what else "")
-            + (f"; '{key}' is {sub.get('description')}" if error.absolute_path and sub.get("description") else "")
+            f"config key '{name}' is required but missing"
+            + (f" ({what})" if what else "")
+            + (
+                f"; '{key}' is {sub.get('description')}"
+                if error.absolute_path and sub.get("description")
+                else ""
+            )
             + ". Add it (see config.yaml for an example)"
         )
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -504,3 +509,15 @@ def finetune_conditions(config: dict) -> list[tuple[str, str, str, str, int]]:
                         for art in config["artifacts"]:
                             out.append((init, target, art, fmt_p(p), seed))
     return sorted(set(out))
+
+
+def psd_options(psd: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's ``psd`` section as keyword arguments of the spectral functions (one mapping for all)."""
+    return {
+        "batch_size": int(psd["batch_size"]),
+        "window": psd["window"],
+        "spectrum": psd["spectrum"],
+        "normalise": psd["normalise"],
+        "include_corners": bool(psd["include_corners"]),
+        "bands": tuple(psd["bands_cpp"]),
+    }

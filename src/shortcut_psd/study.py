@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from shortcut_psd import models as M
+from shortcut_psd.config import psd_options
 from shortcut_psd.data.store import ImageSet
 from shortcut_psd.errors import DataError
 from shortcut_psd.gradients import gradient_psd
@@ -251,15 +252,10 @@ def model_psd(
         images,
         labels,
         prep,
-        batch_size=int(psd["batch_size"]),
         device=M.pick_device(device),
         amp=bool(psd.get("amp", False)),
-        window=psd["window"],
-        spectrum=psd["spectrum"],
         channels=psd["channels"],
-        normalise=psd["normalise"],
-        include_corners=bool(psd["include_corners"]),
-        bands=tuple(psd["bands_cpp"]),
+        **psd_options(psd),
     )
 
 

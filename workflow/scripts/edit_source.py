@@ -4,6 +4,7 @@ import _common
 
 log = _common.start(snakemake, "edit_source")  # noqa: F821
 
+from shortcut_psd.config import psd_options  # noqa: E402
 from shortcut_psd.data import load_imageset, save_imageset  # noqa: E402
 from shortcut_psd.edits import apply_edit  # noqa: E402
 from shortcut_psd.gradients import image_psd  # noqa: E402
@@ -20,14 +21,6 @@ ds.images = apply_edit(kind, ds.images, **spec)
 ds.meta = {**ds.meta, "edit": {"name": sm.wildcards.edit, "kind": kind, **spec}}
 save_imageset(sm.output.data, ds)
 train_images, _ = ds.subset("train")
-result = image_psd(
-    train_images,
-    batch_size=psd_opts["batch_size"],
-    window=psd_opts["window"],
-    spectrum=psd_opts["spectrum"],
-    normalise=psd_opts["normalise"],
-    include_corners=psd_opts["include_corners"],
-    bands=tuple(psd_opts["bands_cpp"]),
-)
+result = image_psd(train_images, **psd_options(psd_opts))
 result.save(sm.output.spectrum)
 log.info("spectrum of %d training images: %s", result.n, result.scalars)

@@ -7,6 +7,7 @@ log = _common.start(snakemake, "inject_artifact")  # noqa: F821
 import numpy as np  # noqa: E402
 
 from shortcut_psd.artifacts import apply_artifact  # noqa: E402
+from shortcut_psd.config import psd_options  # noqa: E402
 from shortcut_psd.data import load_imageset  # noqa: E402
 from shortcut_psd.gradients import artifact_psd  # noqa: E402
 from shortcut_psd.io import save_npz  # noqa: E402
@@ -31,16 +32,7 @@ save_npz(
     kind=np.asarray(kind),
 )
 psd = P.psd
-result = artifact_psd(
-    clean,
-    artifacted,
-    batch_size=psd["batch_size"],
-    window=psd["window"],
-    spectrum=psd["spectrum"],
-    normalise=psd["normalise"],
-    include_corners=psd["include_corners"],
-    bands=tuple(psd["bands_cpp"]),
-)
+result = artifact_psd(clean, artifacted, **psd_options(psd))
 result.save(sm.output.psd)
 diff = artifacted - clean
 log.info(
