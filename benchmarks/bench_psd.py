@@ -10,8 +10,9 @@ For each case (model, image size, batch) on the CPU:
 - ``spectral``: the spectral part alone (channel mean, rfft2, radial index_add, normalisations,
   accumulator update) on gradient-shaped tensors, to show where any gap comes from.
 
-Throughput is images per second from the median of interleaved repeats after a warm-up. Then
-``--memory`` runs gradient_psd in fresh subprocesses on the first N of the same 2048 images (N = 256 and
+Throughput is images per second from the median of interleaved repeats after a warm-up
+(the ratio of best times is printed too: it is the least disturbed by other processes). Then
+(unless ``--no-memory``) it runs gradient_psd in fresh subprocesses on the first N of the same 2048 images (N = 256 and
 2048) and prints each one's peak resident memory (ru_maxrss) and its rise over the resident memory just
 before the call: it must not grow with N.
 
@@ -39,8 +40,8 @@ from shortcut_psd.spectral import RadialSpectrum, normalise_curves, normalise_sp
 
 # (label, arch, size, channels, batch, images, repeats)
 CASES = [
-    ("test_resnet 64px", "test_resnet", 64, 1, 256, 1024, 7),
-    ("resnet18 224px", "resnet18", 224, 3, 32, 64, 5),
+    ("test_resnet 64px", "test_resnet", 64, 1, 256, 1024, 11),
+    ("resnet18 224px", "resnet18", 224, 3, 32, 64, 7),
 ]
 QUICK = [
     ("test_resnet 64px", "test_resnet", 64, 1, 64, 128, 2),
@@ -96,7 +97,7 @@ def run_case(label, arch, size, chans, batch, n, repeats) -> dict:
     }
     for fn in fns.values():  # warm-up
         fn()
-    med = _util.interleaved(fns, repeats)
+    med, best = _util.interleaved(fns, repeats)
     row = {
         "case": label,
         "batch": batch,
@@ -105,12 +106,13 @@ def run_case(label, arch, size, chans, batch, n, repeats) -> dict:
         "bare_ips": n / med["bare"],
         "psd_ips": n / med["psd"],
         "ratio": med["bare"] / med["psd"],
+        "ratio_best": best["bare"] / best["psd"],
         "spectral_share": med["spectral"] / med["psd"],
         "load": _util.loadavg(),
     }
     print(
         f"{label:18s} batch {batch:4d} x {nb} | bare {row['bare_ips']:8.1f} img/s | gradient_psd "
-        f"{row['psd_ips']:8.1f} img/s | ratio {row['ratio']:.3f} | spectral part {100 * row['spectral_share']:.1f}% "
+        f"{row['psd_ips']:8.1f} img/s | ratio {row['ratio']:.3f} (best-of {row['ratio_best']:.3f}) | spectral part {100 * row['spectral_share']:.1f}% "
         f"of psd time | {row['load']}",
         flush=True,
     )

@@ -6,7 +6,8 @@
    ``tests/test_paper_config.py`` builds (its fixture is reused).
 
 Step 1 takes several minutes on 2 cores: ``--skip-scratch`` times only steps 2-3 against an existing
-results folder given by ``--results`` (for example one left by an earlier run with ``--keep``).
+results folder given by ``--results`` (for example one left by an earlier run with ``--keep``);
+``--update-first`` then first brings that folder up to date (config or code changed since) and times that.
 
     .venv/bin/python benchmarks/bench_workflow.py --keep      # all three (minutes)
     .venv/bin/python benchmarks/bench_workflow.py --plan-only # step 3 only
@@ -62,6 +63,11 @@ def main() -> None:
     ap.add_argument("--skip-scratch", action="store_true", help="do not run the study; time the rest")
     ap.add_argument("--plan-only", action="store_true", help="only plan the paper config")
     ap.add_argument("--keep", action="store_true", help="keep the temporary results folder")
+    ap.add_argument(
+        "--update-first",
+        action="store_true",
+        help="with --skip-scratch: bring --results up to date first (timed)",
+    )
     ap.add_argument("--cores", default="2")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -82,6 +88,15 @@ def main() -> None:
                 print(
                     f"default study from scratch (--cores {args.cores}): {s:7.1f} s, "
                     f"{jobs[-1][1] if jobs else '?'} jobs | before: {load} | after: {_util.loadavg()}",
+                    flush=True,
+                )
+            if args.skip_scratch and args.update_first:
+                s, log = snakemake(
+                    "--cores", args.cores, "--config", f"results={results}", log=tmp / "update.log"
+                )
+                jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
+                print(
+                    f"update run: {s:7.1f} s, {jobs[-1][1] if jobs else 0} jobs | {_util.loadavg()}",
                     flush=True,
                 )
             s, log = snakemake("--cores", args.cores, "--config", f"results={results}")
