@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from shortcut_psd.errors import DataError
@@ -75,6 +74,8 @@ def _ci(boot: np.ndarray, ci: float) -> tuple[float, float]:
 
 
 def _point_auc(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score  # lazy: sklearn.metrics costs ~1 s of every job's start-up
+
     if y.all() or not y.any():
         return float("nan")
     return float(roc_auc_score(y, score))

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -143,6 +142,8 @@ def _optimizer(model: nn.Module, r: Mapping[str, Any]) -> torch.optim.Optimizer:
 
 def multiclass_auc(y: np.ndarray, prob: np.ndarray) -> float:
     """Binary ROC-AUC of class 1, or macro one-vs-rest AUC; NaN when a class is absent from ``y``."""
+    from sklearn.metrics import roc_auc_score  # lazy: sklearn.metrics costs ~1 s of every job's start-up
+
     classes = prob.shape[1]
     if len(np.unique(y)) < classes:
         return float("nan")

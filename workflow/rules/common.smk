@@ -66,12 +66,6 @@ def init_params(wildcards):
     }
 
 
-def finetune_data(wildcards):
-    if wildcards.artifact == CLEAN:
-        return f"{R}/data/{wildcards.target}/data.npz"
-    return f"{R}/artifacts/{wildcards.target}/{wildcards.artifact}/images.npz"
-
-
 def _finetuned_of(wildcards):
     return sorted(
         (a, p)

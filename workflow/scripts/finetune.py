@@ -1,4 +1,9 @@
-"""Fine-tune one init on one target under the shortcut protocol (artifact, p, seed), then score it."""
+"""Fine-tune one init on one target under the shortcut protocol, once per prevalence p, and score each.
+
+Rule ``finetune`` passes the single clean model (p = 0, artifact ``none``); rule ``finetune_shortcut``
+passes every p > 0 of one artifact. Each p starts again from the same init (same seed, same fresh head),
+so a model does not depend on which other prevalences share its job.
+"""
 
 import _common
 
@@ -12,52 +17,58 @@ from shortcut_psd.models import save_checkpoint  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 w = sm.wildcards
-seed, p = int(w.seed), float(w.p)
-timer = _common.Timer()
-data = study.load_condition_data(sm.input.data, p)
-sets = study.protocol_sets(data, p, seed)
+seed = int(w.seed)
 init = P.init
-model, prep, info = study.make_init(
-    init["spec"],
-    checkpoint=str(sm.input.init) if sm.input.init else None,
-    arch=init["arch"],
-    model_kwargs=init["model_kwargs"],
-    num_classes=2,
-    clean_train_images=data["clean"][data["split"] == "train"],
-    seed=seed,
-    device=P.device,
-)
-log.info("init '%s': %s", w.init, {k: v for k, v in info.items() if k != "source_meta"})
-model, history = study.finetune_condition(model, prep, sets, recipe=P.recipe, seed=seed, device=P.device)
-identity = {"init": w.init, "target": w.target, "artifact": w.artifact, "prevalence": p, "seed": seed}
-metrics = study.evaluate(
-    model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
-)
-metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
-metrics["epochs_run"] = len(history)
-meta = {
-    "arch": info.get("arch", init["arch"]),
-    "model_kwargs": init["model_kwargs"],
-    "num_classes": 2,
-    "in_chans": prep.in_chans,
-    "classes": ["negative", "positive"],
-    "preprocessing": prep.to_dict(),
-    "init": {"name": w.init, **init["spec"]},
-    "condition": identity,
-    "recipe": dict(P.recipe),
-    "config_hash": config_hash({"init": init, "recipe": P.recipe, **identity}),
-}
-write_csv(sm.output.history, history)
-write_json(sm.output.metrics, metrics)
-save_checkpoint(sm.output.model, model, meta)
-s = metrics["sets"]
-log.info(
-    "AUC clean %.3f, iid %.3f, ood %.3f, gap %.3f (best epoch %d of %d) in %s",
-    s["clean"]["auc"],
-    s["iid"]["auc"],
-    s["ood"]["auc"],
-    metrics["gap"],
-    metrics["best_epoch"],
-    len(history),
-    timer,
-)
+outputs = zip(P.prevalences, sm.output.model, sm.output.history, sm.output.metrics, strict=True)
+data = None
+for p_name, model_path, history_path, metrics_path in outputs:
+    p = float(p_name)
+    timer = _common.Timer()
+    if data is None:
+        data = study.load_condition_data(sm.input.data, p)
+    sets = study.protocol_sets(data, p, seed)
+    model, prep, info = study.make_init(
+        init["spec"],
+        checkpoint=str(sm.input.init) if sm.input.init else None,
+        arch=init["arch"],
+        model_kwargs=init["model_kwargs"],
+        num_classes=2,
+        clean_train_images=data["clean"][data["split"] == "train"],
+        seed=seed,
+        device=P.device,
+    )
+    log.info("p = %g: init '%s': %s", p, w.init, {k: v for k, v in info.items() if k != "source_meta"})
+    model, history = study.finetune_condition(model, prep, sets, recipe=P.recipe, seed=seed, device=P.device)
+    identity = {"init": w.init, "target": w.target, "artifact": P.artifact, "prevalence": p, "seed": seed}
+    metrics = study.evaluate(
+        model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
+    )
+    metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+    metrics["epochs_run"] = len(history)
+    meta = {
+        "arch": info.get("arch", init["arch"]),
+        "model_kwargs": init["model_kwargs"],
+        "num_classes": 2,
+        "in_chans": prep.in_chans,
+        "classes": ["negative", "positive"],
+        "preprocessing": prep.to_dict(),
+        "init": {"name": w.init, **init["spec"]},
+        "condition": identity,
+        "recipe": dict(P.recipe),
+        "config_hash": config_hash({"init": init, "recipe": P.recipe, **identity}),
+    }
+    write_csv(history_path, history)
+    write_json(metrics_path, metrics)
+    save_checkpoint(model_path, model, meta)
+    s = metrics["sets"]
+    log.info(
+        "p = %g: AUC clean %.3f, iid %.3f, ood %.3f, gap %.3f (best epoch %d of %d) in %s",
+        p,
+        s["clean"]["auc"],
+        s["iid"]["auc"],
+        s["ood"]["auc"],
+        metrics["gap"],
+        metrics["best_epoch"],
+        len(history),
+        timer,
+    )
