@@ -166,8 +166,9 @@ def test_editing_one_artifact_plans_exactly_its_downstream_jobs(smoke, tmp_path)
     assert [w for r, w in jobs if r == "inject_artifact"] == [
         {"target": "brain_tissue", "artifact": "band_high"}
     ]
-    finetunes = [w for r, w in jobs if r == "finetune"]
+    assert "finetune" not in rules, "the clean (p = 0) models do not depend on any artifact"
+    finetunes = [w for r, w in jobs if r == "finetune_shortcut"]
     assert finetunes and all(w["artifact"] == "band_high" for w in finetunes), finetunes
-    assert len(finetunes) == 3 * 2  # 3 inits x 2 seeds at p = 1
+    assert len(finetunes) == 3 * 2  # 3 inits x 2 seeds (the p > 0 models of each share a job)
     # downstream of the artifact: the clean models' scoring on it, PSDs of the refitted models, tables
     assert {"evaluate_clean_model", "psd_finetuned", "aggregate", "figures"} <= rules

@@ -55,7 +55,11 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
         assert counts.get(stage, 0) >= 1, f"{stage} not planned for {configfile}: {counts}"
     cfg = load_config(configfile)
     prepare(cfg, check_model=False)
-    assert counts["finetune"] == len(finetune_conditions(cfg))
+    conds = finetune_conditions(cfg)
+    clean = [c for c in conds if c[2] == "none"]
+    # one clean model per (init, target, seed); the p > 0 models of an (init, target, artifact, seed) share a job
+    assert counts["finetune"] == len(clean)
+    assert counts["finetune_shortcut"] == len({(i, t, a, s) for i, t, a, p, s in conds if a != "none"})
     assert not (tmp_path / "r").exists(), "a dry run must not create outputs"
 
 

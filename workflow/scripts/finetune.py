@@ -19,7 +19,20 @@ P = sm.params
 w = sm.wildcards
 seed = int(w.seed)
 init = P.init
-outputs = zip(P.prevalences, sm.output.model, sm.output.history, sm.output.metrics, strict=True)
+
+
+def as_list(files):
+    """One output is a string, several are a list: the clean rule has one model, the shortcut rule many."""
+    return [files] if isinstance(files, str) else list(files)
+
+
+outputs = zip(
+    P.prevalences,
+    as_list(sm.output.model),
+    as_list(sm.output.history),
+    as_list(sm.output.metrics),
+    strict=True,
+)
 data = None
 for p_name, model_path, history_path, metrics_path in outputs:
     p = float(p_name)
