@@ -38,14 +38,15 @@ from shortcut_psd.gradients import gradient_psd
 from shortcut_psd.models import Preprocessing, create_model
 from shortcut_psd.spectral import RadialSpectrum, normalise_curves, normalise_spectra2d
 
-# (label, arch, size, channels, batch, images, repeats)
+# (label, arch, size, channels, batch, images, repeats, torch threads)
 CASES = [
-    ("test_resnet 64px", "test_resnet", 64, 1, 256, 1024, 11),
-    ("resnet18 224px", "resnet18", 224, 3, 32, 64, 7),
+    ("test_resnet 64px", "test_resnet", 64, 1, 256, 1024, 9, 1),
+    ("test_resnet 64px", "test_resnet", 64, 1, 256, 1024, 9, 2),
+    ("resnet18 224px", "resnet18", 224, 3, 32, 64, 7, 2),
 ]
 QUICK = [
-    ("test_resnet 64px", "test_resnet", 64, 1, 64, 128, 2),
-    ("resnet18 224px", "resnet18", 224, 3, 8, 8, 1),
+    ("test_resnet 64px", "test_resnet", 64, 1, 64, 128, 2, 2),
+    ("resnet18 224px", "resnet18", 224, 3, 8, 8, 1, 2),
 ]
 
 
@@ -86,7 +87,8 @@ def spectral_pass(grads: torch.Tensor, n_batches: int, size: int):
     return acc.result()
 
 
-def run_case(label, arch, size, chans, batch, n, repeats) -> dict:
+def run_case(label, arch, size, chans, batch, n, repeats, threads) -> dict:
+    torch.set_num_threads(threads)
     model, prep, images, labels = make_case(arch, size, chans, n)
     grads = torch.randn(batch, chans, size, size)
     nb = -(-n // batch)
@@ -111,7 +113,7 @@ def run_case(label, arch, size, chans, batch, n, repeats) -> dict:
         "load": _util.loadavg(),
     }
     print(
-        f"{label:18s} batch {batch:4d} x {nb} | bare {row['bare_ips']:8.1f} img/s | gradient_psd "
+        f"{label:18s} {threads} thr, batch {batch:4d} x {nb} | bare {row['bare_ips']:8.1f} img/s | gradient_psd "
         f"{row['psd_ips']:8.1f} img/s | ratio {row['ratio']:.3f} (best-of {row['ratio_best']:.3f}) | spectral part {100 * row['spectral_share']:.1f}% "
         f"of psd time | {row['load']}",
         flush=True,

@@ -114,6 +114,7 @@ def main() -> None:
             "threads": threads,
             **{f"{k}_ips": v for k, v in ips.items()},
             "ratio": med["plain"] / med["project"],
+            "ratio_best": best["plain"] / best["project"],
         }
         row["load"] = _util.loadavg()
         rows.append(row)
