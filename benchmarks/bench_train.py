@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
-    n_train, n_val, size, bs, epochs, repeats = (2048, 256, 32, 128, 2, 5)
+    n_train, n_val, size, bs, epochs, repeats = (2048, 256, 32, 128, 2, 7)
     if args.quick:
         n_train, n_val, epochs, repeats = 256, 64, 1, 1
     logging.getLogger("shortcut_psd.train").setLevel(logging.WARNING)
