@@ -73,15 +73,21 @@ def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, list[flo
 
 
 def interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int
+    fns: dict[str, Callable[[], object]], repeats: int, cpu: dict[str, float] | None = None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(median, best) wall time of each function, calls interleaved (a, b, a, b, ...) so slow drifts in
     machine load hit every contender alike. The best (minimum) time is the figure least disturbed by other
-    processes on a shared machine; the median is the usual one."""
+    processes on a shared machine; the median is the usual one. If ``cpu`` is given, it receives each
+    function's median CPU time of this process (all its threads), which time spent waiting for a core
+    does not inflate."""
     times: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
+            cpus[k].append(time.process_time() - c0)
+    if cpu is not None:
+        cpu.update({k: statistics.median(v) for k, v in cpus.items()})
     return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}

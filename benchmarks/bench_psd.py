@@ -11,7 +11,7 @@ For each case (model, image size, batch) on the CPU:
   accumulator update) on gradient-shaped tensors, to show where any gap comes from.
 
 Throughput is images per second from the median of interleaved repeats after a warm-up
-(the ratio of best times is printed too: it is the least disturbed by other processes). Then
+(the ratios of best times and of CPU times are printed too: they are less disturbed by other processes). Then
 (unless ``--no-memory``) it runs gradient_psd in fresh subprocesses on the first N of the same 2048 images (N = 256 and
 2048) and prints each one's peak resident memory (ru_maxrss) and its rise over the resident memory just
 before the call: it must not grow with N.
@@ -99,7 +99,8 @@ def run_case(label, arch, size, chans, batch, n, repeats, threads) -> dict:
     }
     for fn in fns.values():  # warm-up
         fn()
-    med, best = _util.interleaved(fns, repeats)
+    cpu: dict[str, float] = {}
+    med, best = _util.interleaved(fns, repeats, cpu)
     row = {
         "case": label,
         "batch": batch,
@@ -109,12 +110,13 @@ def run_case(label, arch, size, chans, batch, n, repeats, threads) -> dict:
         "psd_ips": n / med["psd"],
         "ratio": med["bare"] / med["psd"],
         "ratio_best": best["bare"] / best["psd"],
+        "ratio_cpu": cpu["bare"] / cpu["psd"],
         "spectral_share": med["spectral"] / med["psd"],
         "load": _util.loadavg(),
     }
     print(
         f"{label:18s} {threads} thr, batch {batch:4d} x {nb} | bare {row['bare_ips']:8.1f} img/s | gradient_psd "
-        f"{row['psd_ips']:8.1f} img/s | ratio {row['ratio']:.3f} (best-of {row['ratio_best']:.3f}) | spectral part {100 * row['spectral_share']:.1f}% "
+        f"{row['psd_ips']:8.1f} img/s | ratio {row['ratio']:.3f} (best-of {row['ratio_best']:.3f}, cpu-time {row['ratio_cpu']:.3f}) | spectral part {100 * row['spectral_share']:.1f}% "
         f"of psd time | {row['load']}",
         flush=True,
     )
@@ -168,6 +170,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--only", help="run only the cases whose '<label> <threads>thr' contains this text")
     ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
@@ -178,7 +181,10 @@ def main() -> None:
     if not args.quick:
         _util.wait_quiet()
     t0 = time.perf_counter()
-    rows = [run_case(*c) for c in (QUICK if args.quick else CASES)]
+    cases = QUICK if args.quick else CASES
+    if args.only:
+        cases = [c for c in cases if args.only in f"{c[0]} {c[-1]}thr"]
+    rows = [run_case(*c) for c in cases]
     mem = [] if args.no_memory else memory_check()
     print(f"# target ratio >= 0.90: {'met' if all(r['ratio'] >= 0.9 for r in rows) else 'MISSED'}")
     print(f"# total {time.perf_counter() - t0:.0f} s")
