@@ -110,13 +110,20 @@ def _freq_axis(ax: plt.Axes) -> None:
     ax.set_xlim(left=0)
 
 
-def _legend_outside(ax_or_fig: Any, handles=None, labels=None, title=None, **kw: Any) -> None:
+def _legend_outside(ax_or_fig: Any, handles=None, labels=None, title=None, **kw: Any):
     kwargs = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "title": title}
     kwargs.update(kw)
     if handles is None:
-        ax_or_fig.legend(**kwargs)
-    else:
-        ax_or_fig.legend(handles, labels, **kwargs)
+        return ax_or_fig.legend(**kwargs)
+    return ax_or_fig.legend(handles, labels, **kwargs)
+
+
+def _two_legends_outside(ax, first: tuple, second: tuple) -> None:
+    """Two legends right of the axes: ``first`` (handles, labels, title) at the top, ``second`` at the bottom."""
+    h1, l1, t1 = first
+    h2, l2, t2 = second
+    ax.add_artist(_legend_outside(ax, h1, l1, title=t1))
+    _legend_outside(ax, h2, l2, title=t2, loc="lower left", bbox_to_anchor=(1.01, 0.0))
 
 
 def _curve(ax, g: pd.DataFrame, colour, label: str, *, band: bool, ls: str = "-", scale: float = 1.0):
@@ -200,22 +207,8 @@ def plot_gradient_psd(
             )
         all_h, all_l = ax.get_legend_handles_labels()
         art_h, art_l = all_h[len(handles) :], all_l[len(labels) :]
-        leg = ax.legend(
-            handles,
-            labels,
-            title="init (gradient)",
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            borderaxespad=0.0,
-        )
-        ax.add_artist(leg)
-        ax.legend(
-            art_h,
-            art_l,
-            title="artifact PSD (dashed)",
-            loc="lower left",
-            bbox_to_anchor=(1.01, 0.0),
-            borderaxespad=0.0,
+        _two_legends_outside(
+            ax, (handles, labels, "init (gradient)"), (art_h, art_l, "artifact PSD (dashed)")
         )
     else:
         _legend_outside(ax, title="init")
@@ -378,22 +371,8 @@ def plot_alignment_vs_gap(
     ax.set_title(f"{title}\n{stat}" if stat else title)
     init_h = [Line2D([], [], color=colours[i], marker="o", ls="none", ms=8) for i in colours]
     art_h = [Line2D([], [], color="0.3", marker=markers[a], ls="none", ms=8) for a in arts]
-    leg = ax.legend(
-        init_h,
-        [str(i) for i in colours],
-        title="init",
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        borderaxespad=0.0,
-    )
-    ax.add_artist(leg)
-    ax.legend(
-        art_h,
-        [str(a) for a in arts],
-        title="artifact",
-        loc="lower left",
-        bbox_to_anchor=(1.01, 0.0),
-        borderaxespad=0.0,
+    _two_legends_outside(
+        ax, (init_h, [str(i) for i in colours], "init"), (art_h, [str(a) for a in arts], "artifact")
     )
     return fig
 
