@@ -1,5 +1,5 @@
 # shortcut-psd: frequency learning priorities and frequency shortcuts in medical-imaging transfer learning.
-# The study and its definitions: STUDY.md (../shared) and README.md. This file is a table of contents.
+# The study: README.md; its definitions: docs/DEFINITIONS.md. This file is a table of contents.
 
 import sys
 

@@ -9,7 +9,7 @@ Usage in a test module::
 
 or, outside pytest, ``with start_cluster(Path("/tmp/x")) as cluster: ...``.
 
-What it does (the recipe of shared/notes/snakemake-and-slurm.md, checked on these machines):
+What it does (the recipe of profiles/slurm/README.md, "A loopback cluster for the tests"):
 
 - needs root and the binaries of ``slurm-wlm`` and ``munge`` (``.ci/install-slurm.sh``); the fixture
   skips with the reason otherwise;

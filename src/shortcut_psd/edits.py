@@ -1,4 +1,6 @@
-"""Source edits: frequency-domain changes to source images before pre-training (STUDY.md "Source edits").
+"""Source edits: frequency-domain changes to source images before pre-training.
+
+Definitions: docs/DEFINITIONS.md, "Source edits".
 
 A registry like timm's: ``EDITS`` maps a name to a function ``fn(images, **params) -> images``; configs
 name an edit and its parameters, :func:`apply_edit` checks and runs it. Images are float32 ``(N, C, H, W)``
