@@ -14,7 +14,12 @@ import pytest
 from shortcut_psd.data.builtin import (
     BUILTINS,
     _bands,
+    _crops,
+    _grid,
     _grid_crops,
+    _mni152,
+    _slabs,
+    _slices_first,
     build_brain_tissue,
     build_builtin,
     build_clinical,
@@ -153,8 +158,98 @@ def test_brain_tissue_labels_and_slabs(brain: ImageSet) -> None:
         assert a["first_slice"] <= a["last_slice"]
         assert b["first_slice"] - a["last_slice"] - 1 >= gap  # whole gap of unused slices between slabs
     assert {s["split"] for s in slabs} == set(SPLITS)
-    # one group per slab
-    assert len(np.unique(brain.group)) == len(slabs)
+    # group_slices defaults to slice_step: one group per sampled slice, each inside its split's slab
+    assert brain.meta["params"]["group_slices"] == 6
+    for g in np.unique(brain.group):
+        split = brain.split[brain.group == g][0]
+        g0, g1 = _group_range(g)
+        assert g.startswith(f"axial_{split}_slab_") and g1 - g0 + 1 <= 6
+        assert sum(s["first_slice"] <= g0 <= g1 <= s["last_slice"] for s in slabs if s["split"] == split) == 1
+
+
+def _group_range(group: str) -> tuple[int, int]:
+    first, last = group.rsplit("_", 1)[1].split("-")
+    return int(first), int(last)
+
+
+def _old_brain_tissue(image_size: int = 32, stride: int = 8, slice_step: int = 4, gap: int | None = None):
+    """images, labels, split and group as built before groups were thinner than a split's slab (the
+    group was the whole slab), re-derived here from the same helpers."""
+    gap = image_size // 2 if gap is None else gap
+    t1, gm, wm, _ = _mni152()
+    t1, gm, wm = (_slices_first(v, "axial") for v in (t1, gm, wm))
+    t1 = np.clip(t1, 0.0, 1.0)
+    _, rows, cols = t1.shape
+    half = image_size // 2
+    rr, cc = np.meshgrid(
+        _grid(rows, image_size, stride) + half, _grid(cols, image_size, stride) + half, indexing="ij"
+    )
+    rr, cc = rr.ravel(), cc.ravel()
+    labelled = ((gm[:, rr, cc] > 0.5) | (wm[:, rr, cc] > 0.5)).sum(axis=1)
+    slab_list = _slabs(labelled, SPLITS, [0.6, 0.2, 0.2], gap)
+    images, labels, split, group = [], [], [], []
+    for name, z0, z1 in slab_list:
+        by_label: dict[int, list[np.ndarray]] = {0: [], 1: []}
+        for z in range(z0, z1, slice_step):
+            is_wm = wm[z, rr, cc] > 0.5
+            is_gm = (gm[z, rr, cc] > 0.5) & ~is_wm
+            for label, mask in ((1, is_wm), (0, is_gm)):
+                if mask.any():
+                    by_label[label].append(_crops(t1[z], rr[mask] - half, cc[mask] - half, image_size))
+        for label, crops in by_label.items():
+            if crops:
+                n = sum(len(c) for c in crops)
+                images.append(np.concatenate(crops))
+                labels += [label] * n
+                split += [name] * n
+                group += [f"axial_{name}_slab_{z0:03d}-{z1 - 1:03d}"] * n
+    return np.concatenate(images)[:, None], np.array(labels), np.array(split), np.array(group)
+
+
+# Test-split groups, as built with nilearn 0.13.1's MNI152 template: default (image_size 32, stride 8,
+# slice_step 4) 9 (train 18, val 4); smoke (image_size 16, stride 12, slice_step 8) 5 (train 10, val 3).
+@pytest.mark.parametrize(
+    "params, min_test_groups",
+    [
+        pytest.param({}, 5, id="default"),
+        pytest.param({"image_size": 16, "stride": 12, "slice_step": 8}, 3, id="smoke"),
+    ],
+)
+def test_brain_tissue_groups_split_the_old_slabs_only(params: dict, min_test_groups: int) -> None:
+    ds = build_brain_tissue(**params)
+    images, labels, split, old_group = _old_brain_tissue(**params)
+    # same images, labels and splits, in the same order, as when the group was the whole slab
+    np.testing.assert_array_equal(ds.images, images)
+    np.testing.assert_array_equal(ds.labels, labels)
+    np.testing.assert_array_equal(ds.split, split)
+    # every new group lies inside exactly one old slab, and is a slice range inside it
+    for g in np.unique(ds.group):
+        old = np.unique(old_group[ds.group == g])
+        assert len(old) == 1, (g, old)
+        g0, g1 = _group_range(g)
+        s0, s1 = _group_range(old[0])
+        assert s0 <= g0 <= g1 <= s1
+    # group_slices at least a slab thick gives back the old grouping exactly
+    whole = build_brain_tissue(**params, group_slices=10_000)
+    np.testing.assert_array_equal(whole.group, old_group)
+    n_groups = {s: len(np.unique(ds.group[ds.split == s])) for s in SPLITS}
+    print(f"brain_tissue {params or 'default'}: groups per split {n_groups}")
+    assert n_groups["test"] >= min_test_groups, n_groups
+    assert all(n_groups[s] > len(np.unique(old_group[split == s])) for s in SPLITS)
+
+
+def test_brain_tissue_group_slices() -> None:
+    ds = build_brain_tissue(image_size=16, stride=12, slice_step=6, group_slices=12)
+    per_slice = build_brain_tissue(image_size=16, stride=12, slice_step=6)
+    np.testing.assert_array_equal(ds.images, per_slice.images)
+    assert ds.meta["params"]["group_slices"] == 12
+    # two sampled slices per group (the last group of a slab may hold one)
+    assert len(np.unique(ds.group)) < len(np.unique(per_slice.group))
+    for g in np.unique(per_slice.group):
+        assert len(np.unique(ds.group[per_slice.group == g])) == 1
+    for bad in (0, -4, 1.5, True, "4"):
+        with pytest.raises(DataError, match="group_slices"):
+            build_brain_tissue(image_size=16, stride=12, slice_step=6, group_slices=bad)
 
 
 def test_brain_tissue_orders_and_axes() -> None:
@@ -171,6 +266,7 @@ def test_brain_tissue_orders_and_axes() -> None:
 def test_registry_and_defaults() -> None:
     assert set(BUILTINS) == {"photos", "clinical", "brain_tissue"}
     d = builtin_defaults("brain_tissue")
+    assert d["group_slices"] is None
     assert d["image_size"] == 32 and d["threshold"] == 0.5 and d["slabs"] == [0.6, 0.2, 0.2]
     assert builtin_defaults("photos")["seed"] == 0
     with pytest.raises(DataError, match="unknown built-in"):

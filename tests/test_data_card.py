@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shortcut_psd.data.card import card_facts, contact_sheet, write_card
+from shortcut_psd.data.card import _markdown, card_facts, contact_sheet, write_card
 from shortcut_psd.data.store import ImageSet
 
 
@@ -36,6 +36,11 @@ def test_card_counts_stats_and_sources(tmp_path: Path) -> None:
     assert on_disk["counts"]["train"] == {"a": 7, "b": 7, "c": 6}
     assert on_disk["totals"] == {"train": 20, "val": 5, "test": 5}
     assert on_disk["groups"] == {"train": 4, "val": 1, "test": 1}
+    assert on_disk["images_per_group"] == {
+        "train": {"min": 5, "median": 5.0, "max": 5},
+        "val": {"min": 5, "median": 5.0, "max": 5},
+        "test": {"min": 5, "median": 5.0, "max": 5},
+    }
     assert on_disk["image_size"] == [8, 8] and on_disk["channels"] == 1
     stats = on_disk["pixel_stats"]["all"]
     assert np.isclose(stats["mean"], ds.images.mean(), atol=1e-6)
@@ -57,6 +62,24 @@ def test_card_with_an_empty_split() -> None:
     facts = card_facts(ds)
     assert facts["pixel_stats"]["test"]["mean"] is None
     assert facts["totals"]["test"] == 0
+    assert facts["groups"]["test"] == 0
+    assert facts["images_per_group"]["test"] == {"min": None, "median": None, "max": None}
+    md = _markdown(facts)
+    assert "| groups | 1 | 1 | 0 |" in md  # the groups were set to the split names
+    assert "| images per group (min / median / max) | 20 / 20 / 20 | 10 / 10 / 10 | – |" in md
+
+
+def test_card_groups_of_uneven_size(tmp_path: Path) -> None:
+    ds = _toy()
+    # train: groups of 2, 8 and 10 images; val and test: one group each
+    ds.group[:20] = ["g0"] * 2 + ["g1"] * 8 + ["g2"] * 10
+    facts = write_card(ds, tmp_path / "card.json", tmp_path / "card.md")
+    assert facts["groups"] == {"train": 3, "val": 1, "test": 1}
+    assert facts["images_per_group"]["train"] == {"min": 2, "median": 8.0, "max": 10}
+    md = (tmp_path / "card.md").read_text()
+    assert "| groups | 3 | 1 | 1 |" in md
+    assert "| images per group (min / median / max) | 2 / 8 / 10 | 5 / 5 / 5 | 5 / 5 / 5 |" in md
+    assert "groups per split (a group never crosses splits): train 3, val 1, test 1" in md
 
 
 def test_contact_sheet_png(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ Three sets, each returned as an :class:`~shortcut_psd.data.store.ImageSet` of gr
   ``file`` or ``file/frame``), every class has at least one image in train.
 - ``brain_tissue`` (medical target): patches of nilearn's MNI152 T1 template labelled by the tissue at
   the patch's centre voxel (grey vs white matter probability > ``threshold``); split by slab of slices
-  with a gap between slabs, so no two splits share tissue. Positive class (index 1) = ``white_matter``.
+  with a gap between slabs, so no two splits share tissue; group = a thin slab of ``group_slices``
+  slices inside a split's slab (default: each sampled slice). Positive class (index 1) = ``white_matter``.
 
 These are proxy tasks built to give the study real image statistics without a download; they are not
 diagnostic tasks. Every image is loaded from the installed packages at run time; no copy is committed.
@@ -738,6 +739,7 @@ def build_brain_tissue(
     *,
     stride: int = 8,
     slice_step: int = 4,
+    group_slices: int | None = None,
     axis: str = "axial",
     slabs: tuple[float, float, float] = (0.6, 0.2, 0.2),
     order: tuple[str, ...] = ("train", "val", "test"),
@@ -758,9 +760,19 @@ def build_brain_tissue(
     inferior, posterior or left), one per entry of ``order``, each holding its split's fraction of
     ``slabs`` = (train, val, test) of the labelled patches (a split named twice in ``order`` shares
     its fraction equally). ``gap`` slices (default ``image_size // 2``), centred on each cut, are left
-    out, so no two splits share tissue. group = the slab. ``meta`` holds the slab ranges and the class
-    balance per split. ``seed`` is
-    unused (the set is deterministic) and kept for a uniform signature.
+    out, so no two splits share tissue. ``meta`` holds the slab ranges and the class balance per split.
+
+    Groups: each split's slab is cut, from its first slice, into groups of ``group_slices`` consecutive
+    slices (default ``slice_step``: every sampled slice is its own group), named
+    ``{axis}_{split}_slab_{first:03d}-{last:03d}`` (slice range of the group, inclusive, clipped to the
+    slab). Patches in a slice overlap (shifted by ``stride`` of ``image_size`` px: 75% by default), so
+    they are not independent units; a group of whole slices is the smallest sensible unit to resample.
+    Trade-off: neighbouring groups are only ``slice_step`` slices apart and still show correlated tissue
+    (the same smooth anatomy), so intervals that resample groups are still somewhat optimistic; a
+    larger ``group_slices`` gives fewer, less correlated groups (wider, more honest intervals, but
+    resampling becomes unstable with very few groups); ``group_slices`` >= the slab thickness gives one
+    group per slab. The grouping changes no image, label or split. ``seed`` is unused (the set is
+    deterministic) and kept for a uniform signature.
     """
     if axis not in _AXES:
         raise DataError(f"brain_tissue: axis must be one of {list(_AXES)}; got {axis!r}")
@@ -770,6 +782,13 @@ def build_brain_tissue(
         raise DataError(f"brain_tissue: order must name each of {list(SPLITS)} at least once; got {order}")
     if not 0 < threshold < 1:
         raise DataError(f"brain_tissue: threshold must be in (0, 1); got {threshold}")
+    if group_slices is None:
+        group_slices = slice_step
+    if isinstance(group_slices, bool) or not isinstance(group_slices, (int, np.integer)) or group_slices < 1:
+        raise DataError(
+            f"brain_tissue: group_slices (slices per group) must be an integer >= 1; got {group_slices!r}"
+        )
+    group_slices = int(group_slices)
     gap = image_size // 2 if gap is None else int(gap)
     t1, gm, wm, info = _mni152()
     t1, gm, wm = (_slices_first(v, axis) for v in (t1, gm, wm))
@@ -791,19 +810,23 @@ def build_brain_tissue(
     for split in SPLITS:
         balance[split] = dict.fromkeys(BRAIN_CLASSES, 0)
     for split, z0, z1 in slab_list:
-        group = f"{axis}_{split}_slab_{z0:03d}-{z1 - 1:03d}"
-        by_label: dict[int, list[np.ndarray]] = {0: [], 1: []}
+        # (group, crops of one slice) per label, in slice order; parts are cut per (label, group) in the
+        # same order, so the images come out in the same order whatever group_slices is
+        by_label: dict[int, list[tuple[str, np.ndarray]]] = {0: [], 1: []}
         for z in range(z0, z1, slice_step):
+            g0 = z0 + (z - z0) // group_slices * group_slices
+            group = f"{axis}_{split}_slab_{g0:03d}-{min(g0 + group_slices, z1) - 1:03d}"
             is_wm = wm[z, rr, cc] > threshold
             is_gm = (gm[z, rr, cc] > threshold) & ~is_wm
             for label, mask in ((1, is_wm), (0, is_gm)):
                 if mask.any():
-                    by_label[label].append(_crops(t1[z], rr[mask] - half, cc[mask] - half, image_size))
-        for label, crops in by_label.items():
-            if crops:
-                parts.append((np.concatenate(crops), label, split, group))
-        for k, crops in by_label.items():
-            balance[split][BRAIN_CLASSES[k]] += int(sum(len(c) for c in crops))
+                    crops = _crops(t1[z], rr[mask] - half, cc[mask] - half, image_size)
+                    by_label[label].append((group, crops))
+        for label, pieces in by_label.items():
+            for group in dict.fromkeys(g for g, _ in pieces):
+                crops = np.concatenate([c for g, c in pieces if g == group])
+                parts.append((crops, label, split, group))
+            balance[split][BRAIN_CLASSES[label]] += int(sum(len(c) for _, c in pieces))
     meta = {
         "description": "Patches of nilearn's MNI152 T1 template (1 mm) labelled by the tissue at the "
         "centre voxel (grey vs white matter probability > threshold); split by slab of slices with "
@@ -826,6 +849,7 @@ def build_brain_tissue(
             "image_size": image_size,
             "stride": stride,
             "slice_step": slice_step,
+            "group_slices": group_slices,
             "axis": axis,
             "slabs": list(slabs),
             "order": list(order),

@@ -14,11 +14,22 @@ from shortcut_psd.io import save_figure, write_json, write_text
 def card_facts(ds: ImageSet) -> dict[str, Any]:
     """The facts a data card shows, as a JSON-ready dict.
 
-    Counts per split and class, groups per split, image size and channels, value range, mean and
-    std of the pixel values (per split and overall), the sources with their packages and licences,
-    and the parameters the set was built with. Statistics are over all pixels of all channels.
+    Counts per split and class, groups per split (``groups``: number of distinct groups;
+    ``images_per_group``: min, median and max images per group, None for an empty split; groups are the
+    units that never cross splits, so they bound how many independent units an interval can resample),
+    image size and channels, value range, mean and std of the pixel values (per split and overall), the
+    sources with their packages and licences, and the parameters the set was built with. Statistics are
+    over all pixels of all channels.
     """
     counts = ds.counts()
+    per_group: dict[str, dict[str, float | None]] = {}
+    for split in SPLITS:
+        _, sizes = np.unique(ds.group[ds.split == split], return_counts=True)
+        per_group[split] = (
+            {"min": int(sizes.min()), "median": float(np.median(sizes)), "max": int(sizes.max())}
+            if len(sizes)
+            else {"min": None, "median": None, "max": None}
+        )
     stats: dict[str, dict[str, float | None]] = {}
     for split in (*SPLITS, "all"):
         imgs = ds.images if split == "all" else ds.images[ds.split == split]
@@ -47,6 +58,7 @@ def card_facts(ds: ImageSet) -> dict[str, Any]:
         "counts": counts,
         "totals": {s: int(sum(counts[s].values())) for s in SPLITS},
         "groups": {s: int(len(np.unique(ds.group[ds.split == s]))) for s in SPLITS},
+        "images_per_group": per_group,
         "pixel_stats": stats,
         "packages": packages,
         "licences": licences,
@@ -54,6 +66,12 @@ def card_facts(ds: ImageSet) -> dict[str, Any]:
         "params": params,
         "extra": meta,
     }
+
+
+def _min_median_max(sizes: dict[str, float | None] | None) -> str:
+    if not sizes or sizes["min"] is None:
+        return "–"
+    return f"{sizes['min']} / {sizes['median']:g} / {sizes['max']}"
 
 
 def _markdown(facts: dict[str, Any]) -> str:
@@ -75,6 +93,13 @@ def _markdown(facts: dict[str, Any]) -> str:
     for c in facts["classes"]:
         lines.append(f"| {c} | " + " | ".join(str(facts["counts"][s][c]) for s in SPLITS) + " |")
     lines.append("| **total** | " + " | ".join(f"**{facts['totals'][s]}**" for s in SPLITS) + " |")
+    lines.append("| groups | " + " | ".join(str(facts["groups"][s]) for s in SPLITS) + " |")
+    sizes = facts.get("images_per_group", {})
+    lines.append(
+        "| images per group (min / median / max) | "
+        + " | ".join(_min_median_max(sizes.get(s)) for s in SPLITS)
+        + " |"
+    )
     lines += [
         "",
         "## Pixel values",
