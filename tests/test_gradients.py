@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shortcut_psd.config import load_schema, psd_options
 from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.gradients import artifact_psd, gradient_psd, image_psd, input_gradients
 from shortcut_psd.spectral import RadialSpectrum
@@ -202,3 +203,122 @@ def test_channels_last_changes_results_only_by_rounding():
     np.testing.assert_allclose(b.mean, a.mean, rtol=1e-4, atol=1e-9)
     np.testing.assert_allclose(b.spectrum_2d, a.spectrum_2d, rtol=1e-4, atol=1e-9)
     assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------------------------------------
+# Spread over groups, curves under several windows, Tukey window, channels of the artifact PSD
+# ------------------------------------------------------------------------------------------------
+def test_gradient_psd_over_groups_has_each_groups_own_curve():
+    nets = [small_net(seed=s) for s in range(2)]
+    x, y = images(14, h=16, w=16), np.arange(14) % 3
+    groups = np.array(["s2", "s1", "s1", "s3", "s2", "s1", "s3", "s3", "s1", "s2", "s2", "s1", "s3", "s1"])
+    plain = gradient_psd(nets, x, y, preprocess, batch_size=4)
+    res = gradient_psd(nets, x, y, preprocess, batch_size=4, groups=groups)
+    assert plain.spread_over == "images" and plain.group_curves is None
+    assert res.spread_over == "groups" and res.group_names == ["s1", "s2", "s3"]
+    np.testing.assert_array_equal(res.group_n, [6, 4, 4])
+    np.testing.assert_allclose(res.mean, plain.mean, rtol=1e-6)  # the mean curve does not change
+    for g, curve in zip(res.group_names, res.group_curves, strict=True):
+        own = gradient_psd(nets, x[groups == g], y[groups == g], preprocess)
+        np.testing.assert_allclose(curve, own.mean, rtol=1e-5)
+    np.testing.assert_allclose(res.std, res.group_curves.std(0, ddof=1), rtol=1e-9)
+    assert np.all(res.ci_lo >= res.group_curves.min(0) - 1e-12)
+    assert np.all(res.ci_hi <= res.group_curves.max(0) + 1e-12)
+    # integer labels work too; they are recorded as strings
+    ints = gradient_psd(nets, x, y, preprocess, groups=np.searchsorted(["s1", "s2", "s3"], groups))
+    assert ints.group_names == ["0", "1", "2"]
+    np.testing.assert_allclose(ints.ci_lo, res.ci_lo, rtol=1e-6)
+    with pytest.raises(DataError, match="groups"):
+        gradient_psd(nets, x, y, preprocess, groups=groups[:5])
+
+
+@pytest.mark.parametrize("main", ["none", "hann", "tukey"])
+def test_also_windows_equal_separate_computations(main):
+    nets = [small_net(seed=s) for s in range(2)]
+    x, y = images(9, h=16, w=16), np.arange(9) % 3
+    kw = {"batch_size": 4, "tukey_alpha": 0.3}
+    res = gradient_psd(nets, x, y, preprocess, window=main, also_windows=("hann", "tukey", "none"), **kw)
+    assert list(res.window_curves) == ["hann", "tukey", "none"]
+    np.testing.assert_array_equal(res.window_curves[main], res.mean)
+    for w in ("hann", "tukey", "none"):
+        alone = gradient_psd(nets, x, y, preprocess, window=w, **kw)
+        np.testing.assert_allclose(res.window_curves[w], alone.mean, rtol=1e-5, atol=1e-9)
+        assert alone.window_curves == {}
+    assert res.options["tukey_alpha"] == 0.3
+
+
+def test_also_windows_of_image_and_artifact_psd():
+    rng = np.random.default_rng(1)
+    clean = rng.random((7, 1, 16, 16)).astype(np.float32)
+    art = clean + (rng.standard_normal((7, 1, 16, 16)) * 0.1).astype(np.float32)
+    res = artifact_psd(clean, art, window="none", also_windows=("hann",), batch_size=3)
+    np.testing.assert_allclose(res.window_curves["hann"], artifact_psd(clean, art).mean, rtol=1e-5)
+    np.testing.assert_array_equal(res.window_curves["none"], res.mean)
+    img = image_psd(clean, window="hann", also_windows=("tukey",), tukey_alpha=0.7)
+    np.testing.assert_allclose(
+        img.window_curves["tukey"], image_psd(clean, window="tukey", tukey_alpha=0.7).mean, rtol=1e-5
+    )
+    with pytest.raises(ConfigError, match="also_windows"):
+        image_psd(clean, also_windows=("hamming",))
+
+
+def test_tukey_window_through_gradient_psd():
+    net = small_net()
+    x, y = images(6, h=16, w=16), np.arange(6) % 3
+    none = gradient_psd([net], x, y, preprocess, window="none")
+    hann = gradient_psd([net], x, y, preprocess, window="hann")
+    np.testing.assert_array_equal(
+        gradient_psd([net], x, y, preprocess, window="tukey", tukey_alpha=0).mean, none.mean
+    )
+    np.testing.assert_array_equal(
+        gradient_psd([net], x, y, preprocess, window="tukey", tukey_alpha=1).mean, hann.mean
+    )
+    with pytest.raises(ConfigError, match="tukey_alpha"):
+        gradient_psd([net], x, y, preprocess, window="tukey", tukey_alpha=2)
+
+
+def test_artifact_psd_honours_channels_and_groups():
+    rng = np.random.default_rng(2)
+    clean = rng.random((8, 3, 16, 16)).astype(np.float32)
+    # channels with different noise: the channel mean and the summed channel powers differ
+    noise = (
+        rng.standard_normal((8, 3, 16, 16)).astype(np.float32)
+        * np.array([0.02, 0.1, 0.3], np.float32)[:, None, None]
+    )
+    art = clean + noise
+    diff = art - clean
+    out = {}
+    for how in ("sum_power", "mean"):
+        out[how] = artifact_psd(clean, art, channels=how)
+        direct = image_psd(diff, detrend="none", kind="artifact", channels=how)
+        np.testing.assert_allclose(out[how].mean, direct.mean, rtol=1e-5)
+        assert out[how].options["channels"] == how
+    assert np.abs(out["sum_power"].mean - out["mean"].mean).max() > 1e-3
+    # the workflow's call: artifact_psd(clean, artifacted, **psd_options(config psd section))
+    psd = {k: v["default"] for k, v in load_schema()["properties"]["psd"]["properties"].items()}
+    assert psd["tukey_alpha"] == 0.5 and psd["window"] == "hann"
+    opts = psd_options(dict(psd, channels="sum_power"))
+    assert opts["channels"] == "sum_power" and opts["tukey_alpha"] == 0.5
+    np.testing.assert_allclose(artifact_psd(clean, art, **opts).mean, out["sum_power"].mean, rtol=1e-6)
+    grouped = artifact_psd(clean, art, groups=["a", "a", "b", "b", "c", "c", "d", "d"], **opts)
+    assert grouped.spread_over == "groups" and grouped.group_n.tolist() == [2, 2, 2, 2]
+    np.testing.assert_allclose(grouped.mean, out["sum_power"].mean, rtol=1e-6)
+
+
+def test_psd_images_returns_the_same_subsample_with_its_groups():
+    from shortcut_psd import study
+    from shortcut_psd.data import ImageSet
+
+    rng = np.random.default_rng(3)
+    n = 60
+    split = np.where(np.arange(n) < 40, "test", "train")
+    group = np.array([f"g{i // 4}" for i in range(n)])  # 4 images per group, groups within one split
+    ds = ImageSet(images(n, h=8, w=8), rng.integers(0, 2, n), split, group, ["a", "b"], name="toy")
+    x, y, g = study.psd_images(ds, {"split": "test", "max_images": 10}, seed=1)
+    # the same subsample as the images-and-labels version: _subsample of the split
+    x0, y0 = study._subsample(*ds.subset("test"), 10, 1)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    idx = [int(np.flatnonzero((ds.images == xi).all(axis=(1, 2, 3)))[0]) for xi in x]
+    np.testing.assert_array_equal(g, ds.group[idx])
+    assert len(study.psd_images(ds, {"split": "test", "max_images": 0}, seed=1)[2]) == 40

@@ -1,6 +1,11 @@
-"""Known answers for the radial spectrum (STUDY.md: white noise flat, sinusoid peak, Parseval, odd = even)."""
+"""Known answers for the radial spectrum: white noise flat, sinusoid peak, Parseval, odd = even.
+
+Definitions: docs/DEFINITIONS.md, "Gradient PSD".
+"""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -13,9 +18,11 @@ from shortcut_psd.spectral import (
     PSDResult,
     RadialSpectrum,
     alignment,
+    cluster_bootstrap_ci,
     curve_scalars,
     full_plane,
     normalise_curves,
+    window_1d,
 )
 
 SIZES = [(32, 32), (33, 33), (64, 64), (63, 63), (32, 48), (31, 20)]
@@ -260,7 +267,7 @@ def test_alignment():
 
 
 def test_bad_inputs_name_the_problem():
-    with pytest.raises(ConfigError, match=r"\['hann', 'none'\]"):
+    with pytest.raises(ConfigError, match=r"\['hann', 'tukey', 'none'\]"):
         RadialSpectrum(8, 8, window="hamming")
     with pytest.raises(ConfigError, match="power"):
         RadialSpectrum(8, 8, spectrum="log")
@@ -269,3 +276,249 @@ def test_bad_inputs_name_the_problem():
         rs(torch.zeros(2, 8, 9))
     with pytest.raises(DataError):
         rs(torch.zeros(8, 8))
+
+
+# ------------------------------------------------------------------------------------------------
+# Tukey window
+# ------------------------------------------------------------------------------------------------
+def _tukey_reference(n: int, alpha: float) -> np.ndarray:
+    """Periodic Tukey window written out: the symmetric window of length n + 1 without its last point,
+    cosine tapers of alpha * n / 2 samples at each end, 1 in between."""
+    k = np.arange(n, dtype=np.float64)
+    w = np.ones(n)
+    taper = alpha * n / 2
+    lo, hi = k < taper, k > n - taper
+    w[lo] = 0.5 * (1 - np.cos(np.pi * k[lo] / taper))
+    w[hi] = 0.5 * (1 - np.cos(np.pi * (n - k[hi]) / taper))
+    return w
+
+
+@pytest.mark.parametrize("n", [16, 31, 32, 64])
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 0.8])
+def test_tukey_window_is_the_periodic_tapered_cosine(n, alpha):
+    w = window_1d("tukey", n, tukey_alpha=alpha)
+    np.testing.assert_allclose(w, _tukey_reference(n, alpha), atol=1e-12)
+    assert w[0] == 0 and w.max() == 1
+    np.testing.assert_allclose(w[1:], w[1:][::-1], atol=1e-12)  # periodic: symmetric about n / 2
+    rs = RadialSpectrum(n, n + 3, window="tukey", tukey_alpha=alpha)
+    np.testing.assert_allclose(rs.window_2d, np.outer(w, window_1d("tukey", n + 3, tukey_alpha=alpha)))
+    # the window the spectrum actually multiplies the maps with
+    np.testing.assert_allclose(rs._window.numpy(), rs.window_2d, rtol=1e-6)
+    assert rs.options["window"] == "tukey" and rs.options["tukey_alpha"] == alpha
+
+
+@pytest.mark.parametrize("size", [(32, 32), (33, 33), (24, 40), (31, 20)])
+@pytest.mark.parametrize("spectrum", ["power", "amplitude"])
+def test_tukey_alpha_0_is_no_window_and_alpha_1_is_hann(size, spectrum):
+    x = torch.randn(5, *size, generator=torch.Generator().manual_seed(7))
+
+    def curve(window, **kw):
+        return RadialSpectrum(*size, window=window, spectrum=spectrum, **kw)(x)[0].numpy()
+
+    np.testing.assert_array_equal(curve("tukey", tukey_alpha=0.0), curve("none"))
+    np.testing.assert_array_equal(curve("tukey", tukey_alpha=1.0), curve("hann"))
+    mid = curve("tukey", tukey_alpha=0.5)
+    assert not np.array_equal(mid, curve("none")) and not np.array_equal(mid, curve("hann"))
+
+
+def test_tukey_white_noise_reads_its_variance():
+    x = torch.randn(2000, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.5
+    prof, _ = RadialSpectrum(32, 32, window="tukey", tukey_alpha=0.5)(x)
+    np.testing.assert_allclose(prof.mean(0).numpy(), 0.25, rtol=0.10)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", True, None])
+def test_bad_tukey_alpha_is_refused_naming_it(bad):
+    with pytest.raises(ConfigError, match="tukey_alpha"):
+        RadialSpectrum(8, 8, window="tukey", tukey_alpha=bad)
+    with pytest.raises(ConfigError, match="tukey_alpha"):
+        window_1d("tukey", 8, tukey_alpha=bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Spread over groups (cluster bootstrap) and curves under several windows
+# ------------------------------------------------------------------------------------------------
+def _grouped(curves, groups, *, batch=7, **kw):
+    names = sorted(set(groups))
+    gi = np.searchsorted(names, groups)
+    acc = PSDAccumulator(np.arange(curves.shape[1]) / 16, group_names=names, **kw)
+    for s in range(0, len(curves), batch):
+        acc.update(torch.as_tensor(curves[s : s + batch]), group_index=gi[s : s + batch])
+    return acc.result()
+
+
+def test_group_spread_known_answers():
+    rng = np.random.default_rng(5)
+    groups = np.array(["p3", "p1", "p2", "p1", "p3", "p3", "p2", "p1", "p1", "p4"] * 3)
+    curves = rng.random((len(groups), 9)) + (np.searchsorted(sorted(set(groups)), groups) / 2)[:, None]
+    r = _grouped(curves, groups)
+    assert r.spread_over == "groups" and r.n == 30
+    assert r.group_names == ["p1", "p2", "p3", "p4"]
+    np.testing.assert_array_equal(r.group_n, [12, 6, 9, 3])
+    means = np.stack([curves[groups == g].mean(0) for g in r.group_names])
+    np.testing.assert_allclose(r.group_curves, means, rtol=1e-12)
+    np.testing.assert_allclose(r.mean, curves.mean(0), rtol=1e-12)  # the mean is still over images
+    np.testing.assert_allclose(r.std, means.std(0, ddof=1), rtol=1e-9)
+    # every replicate is a weighted average of group means: the CI stays within their range
+    assert np.all(r.ci_lo >= means.min(0) - 1e-12) and np.all(r.ci_hi <= means.max(0) + 1e-12)
+    assert np.all(r.ci_lo < r.ci_hi)
+    assert r.options["ci"]["n_boot"] == 2000 and r.options["ci"]["seed"] == 0
+    # deterministic for a seed, independent of batching and image order
+    perm = rng.permutation(len(groups))
+    again = _grouped(curves[perm], groups[perm], batch=4)
+    np.testing.assert_allclose(again.ci_lo, r.ci_lo, rtol=1e-12)
+    np.testing.assert_allclose(again.group_curves, r.group_curves, rtol=1e-12)
+
+
+def test_cluster_bootstrap_matches_the_normal_interval_over_many_groups():
+    # 400 groups of 3 images each: the bootstrap CI of the mean approaches mean +- 1.96 sd(group means)/sqrt(G)
+    rng = np.random.default_rng(6)
+    n_groups, per = 400, 3
+    group_level = rng.normal(1.0, 0.2, (n_groups, 1, 5))
+    curves = (group_level + rng.normal(0, 0.05, (n_groups, per, 5))).reshape(-1, 5)
+    groups = np.repeat([f"g{i:03d}" for i in range(n_groups)], per)
+    r = _grouped(curves, groups, batch=64)
+    half = 1.959963984540054 * r.std / np.sqrt(n_groups)
+    np.testing.assert_allclose(r.ci_hi - r.ci_lo, 2 * half, rtol=0.12)
+    np.testing.assert_allclose((r.ci_hi + r.ci_lo) / 2, r.mean, atol=0.2 * half.max())
+    # treating the 1200 overlapping images as independent would make the interval too narrow
+    flat = _accumulate(curves)
+    assert np.all(flat.ci_hi - flat.ci_lo < 0.75 * (r.ci_hi - r.ci_lo))
+    # the seed is the only source of randomness: another one moves the bounds a little
+    other = _grouped(curves, groups, batch=64, ci_seed=1)
+    assert not np.array_equal(other.ci_lo, r.ci_lo)
+    np.testing.assert_allclose(other.ci_lo, r.ci_lo, atol=0.1 * half.max())
+
+
+def _accumulate(curves):
+    acc = PSDAccumulator(np.arange(curves.shape[1]) / 16)
+    acc.update(torch.as_tensor(curves))
+    return acc.result()
+
+
+def test_group_ci_of_a_skewed_power_curve_stays_non_negative():
+    # Few groups, one with a large power: the normal interval goes below zero, the bootstrap cannot.
+    curves = np.array([[0.0, 1e-4], [0.0, 2e-4], [0.0, 1e-4], [0.0, 1e-3], [1.0, 1.0]])
+    groups = np.array(["a", "b", "c", "d", "e"])
+    flat = _accumulate(curves)
+    assert flat.ci_lo.min() < 0
+    r = _grouped(curves, groups)
+    assert r.ci_lo.min() >= 0 and np.all(r.ci_hi <= 1.0)
+
+
+def test_one_group_gives_nan_spread_and_cluster_bootstrap_checks():
+    curves = np.random.default_rng(0).random((6, 4))
+    r = _grouped(curves, np.array(["slab"] * 6))
+    assert r.group_names == ["slab"] and r.group_n.tolist() == [6]
+    np.testing.assert_allclose(r.group_curves[0], curves.mean(0))
+    assert np.all(np.isnan(r.ci_lo)) and np.all(np.isnan(r.ci_hi)) and np.all(np.isnan(r.std))
+    lo, hi = cluster_bootstrap_ci(curves[:1], [1])
+    assert np.all(np.isnan(lo)) and np.all(np.isnan(hi))
+    with pytest.raises(DataError):
+        cluster_bootstrap_ci(curves, [1, 2])
+
+
+def test_group_index_is_required_and_checked():
+    acc = PSDAccumulator(np.arange(4) / 8, group_names=["a", "b"])
+    with pytest.raises(DataError, match="group_index"):
+        acc.update(torch.ones(3, 4))
+    with pytest.raises(DataError, match="group_index"):
+        acc.update(torch.ones(3, 4), group_index=[0, 1, 2])
+    with pytest.raises(DataError, match="group_index"):
+        acc.update(torch.ones(3, 4), group_index=[0, 1])
+    with pytest.raises(DataError, match="group_names"):
+        PSDAccumulator(np.arange(4) / 8).update(torch.ones(2, 4), group_index=[0, 0])
+    # a group that received no image is left out
+    acc.update(torch.ones(2, 4), group_index=[1, 1])
+    r = acc.result()
+    assert r.group_names == ["b"] and r.group_n.tolist() == [2]
+
+
+def test_window_curves_in_the_accumulator():
+    rs = RadialSpectrum(16, 16, window="none")
+    others = {w: rs.with_window(w) for w in ("hann", "tukey")}
+    acc = rs.accumulator(extra_windows=("tukey", "hann", "none", "hann"))
+    assert acc.extra_windows == ("tukey", "hann")  # deduplicated, main window dropped
+    x = torch.randn(10, 16, 16, generator=torch.Generator().manual_seed(3))
+    acc.update(
+        normalise_curves(rs(x)[0], "sum"),
+        window_curves={w: normalise_curves(o(x)[0], "sum") for w, o in others.items()},
+    )
+    r = acc.result()
+    assert list(r.window_curves) == ["hann", "tukey", "none"]
+    np.testing.assert_array_equal(r.window_curves["none"], r.mean)
+    sep = RadialSpectrum(16, 16, window="hann")
+    np.testing.assert_allclose(
+        r.window_curves["hann"], normalise_curves(sep(x)[0], "sum").double().mean(0), rtol=1e-6
+    )
+    with pytest.raises(DataError, match="window_curves"):
+        acc.update(rs(x)[0])
+    with pytest.raises(ConfigError, match="also_windows"):
+        rs.accumulator(extra_windows=("hamming",))
+
+
+def _full_result() -> PSDResult:
+    rs = RadialSpectrum(16, 16, window="hann")
+    acc = rs.accumulator(
+        options={"normalise": "sum", "channels": "mean"},
+        group_names=["a", "b", "c"],
+        extra_windows=("tukey", "none"),
+    )
+    x = torch.randn(12, 16, 16, generator=torch.Generator().manual_seed(9))
+    acc.update(
+        normalise_curves(rs(x)[0], "sum"),
+        rs(x)[1],
+        group_index=np.arange(12) % 3,
+        window_curves={w: normalise_curves(rs.with_window(w)(x)[0], "sum") for w in ("tukey", "none")},
+    )
+    return acc.result()
+
+
+def test_groups_and_window_curves_save_and_load(tmp_path):
+    r = _full_result()
+    r.save(tmp_path / "psd.npz")
+    js = json.loads((tmp_path / "psd.json").read_text())
+    assert js["spread_over"] == "groups"
+    assert js["groups"]["names"] == ["a", "b", "c"] and js["groups"]["n"] == [4, 4, 4]
+    assert np.asarray(js["groups"]["curves"]).shape == (3, 9)
+    assert list(js["window_curves"]) == ["hann", "tukey", "none"] and len(js["window_curves"]["tukey"]) == 9
+    assert js["options"]["tukey_alpha"] == 0.5
+    for back in (PSDResult.load(tmp_path / "psd.npz"), PSDResult.load(tmp_path / "psd.json")):
+        assert back.spread_over == "groups" and back.group_names == r.group_names
+        np.testing.assert_array_equal(back.group_n, r.group_n)
+        np.testing.assert_allclose(back.group_curves, r.group_curves, rtol=1e-12)
+        np.testing.assert_allclose(back.ci_lo, r.ci_lo, rtol=1e-12)
+        assert list(back.window_curves) == list(r.window_curves)
+        for w, c in r.window_curves.items():
+            np.testing.assert_allclose(back.window_curves[w], c, rtol=1e-12)
+    # a result without groups or extra windows writes neither key, and files without them still load
+    plain = _result(0)
+    plain.save(tmp_path / "old.npz")
+    old = json.loads((tmp_path / "old.json").read_text())
+    assert "groups" not in old and "window_curves" not in old
+    with np.load(tmp_path / "old.npz") as z:
+        assert "group_curves" not in z and "window_curves" not in z
+    for back in (PSDResult.load(tmp_path / "old.npz"), PSDResult.load(tmp_path / "old.json")):
+        assert back.group_curves is None and back.window_curves == {} and back.spread_over == "images"
+
+
+def test_one_group_json_has_null_ci_and_loads_as_nan(tmp_path):
+    rs = RadialSpectrum(8, 8)
+    acc = rs.accumulator(group_names=["only"])
+    acc.update(rs(torch.randn(3, 8, 8))[0], group_index=[0, 0, 0])
+    r = acc.result()
+    r.save(tmp_path / "psd.npz")
+    js = json.loads((tmp_path / "psd.json").read_text())
+    assert all(v is None for v in js["curve"]["ci_lo"])
+    assert np.all(np.isnan(PSDResult.load(tmp_path / "psd.json").ci_hi))
+
+
+def test_combine_averages_window_curves_and_checks_tukey_alpha():
+    a, b = _full_result(), _full_result()
+    b.window_curves = {k: v * 0 for k, v in b.window_curves.items()}
+    c = PSDResult.combine([a, b])
+    assert c.spread_over == "members" and c.group_curves is None
+    np.testing.assert_allclose(c.window_curves["tukey"], a.window_curves["tukey"] / 2)
+    b.options = dict(b.options, tukey_alpha=0.25)
+    with pytest.raises(DataError, match="tukey_alpha"):
+        PSDResult.combine([a, b])

@@ -1,6 +1,6 @@
 """Input gradients of classifiers and their radial power spectrum ("gradient PSD").
 
-Definitions (STUDY.md, "Gradient PSD of a model on an image set"):
+Definitions (docs/DEFINITIONS.md, "Gradient PSD"):
 
 - **Input gradient.** ``g = d CE(f(x), y) / d x`` with the model in ``eval()`` mode and ``x`` the image
   exactly as the network sees it, i.e. ``x = preprocess(x01)`` (the init's normalisation, grey-to-RGB
@@ -12,6 +12,14 @@ Definitions (STUDY.md, "Gradient PSD of a model on an image set"):
 - **Channels.** ``mean``: average ``g`` over its channels, then transform (default); ``sum_power``: sum the
   per-channel power spectra.
 - **Spectrum, window, radial bins, normalisation**: see :mod:`shortcut_psd.spectral`.
+- **Spread over groups.** ``groups`` (one label per image, e.g. the patient or slab an image or patch came
+  from) names the independent unit: the result's std and 95 % CI are then over groups (std of the group
+  means; percentile cluster bootstrap resampling groups, see :class:`shortcut_psd.spectral.PSDAccumulator`),
+  not over images, which overlap and are not independent within a group. Without ``groups`` the spread is
+  over images.
+- **Window sensitivity.** ``also_windows`` computes, from the same gradients (no extra backward pass), the
+  mean curve under other windows too (``PSDResult.window_curves``), so that a conclusion can be checked
+  for its dependence on the window.
 
 Everything stays on ``device``: each batch is moved there once, spectra and sums are computed there, and
 only the accumulated sums come back to the host at the end. No per-image loop and no vmap.
@@ -30,6 +38,8 @@ from torch import nn
 from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.spectral import (
     NORMALISATIONS,
+    TUKEY_ALPHA,
+    PSDAccumulator,
     PSDResult,
     RadialSpectrum,
     check_choice,
@@ -126,6 +136,23 @@ def _check_images(images, name: str = "images") -> np.ndarray:
     return arr
 
 
+def _group_index(groups, n: int, device: torch.device) -> tuple[list[str] | None, torch.Tensor | None]:
+    """``groups`` (n,) labels -> (sorted unique labels as str, (n,) index of each image's label on
+    ``device``), or (None, None) without groups."""
+    if groups is None:
+        return None, None
+    arr = np.asarray(groups)
+    if arr.shape != (n,):
+        raise DataError(f"groups must be ({n},), one label per image in the images' order; got {arr.shape}")
+    names, index = np.unique(arr.astype(str), return_inverse=True)
+    return [str(g) for g in names], torch.from_numpy(index.reshape(-1).astype(np.int64)).to(device)
+
+
+def _window_spectra(rs: RadialSpectrum, acc: PSDAccumulator) -> dict[str, RadialSpectrum]:
+    """One RadialSpectrum per extra window of ``acc``, sharing everything else with ``rs``."""
+    return {w: rs.with_window(w) for w in acc.extra_windows}
+
+
 def _batches(images: np.ndarray, batch_size: int, device: torch.device, progress: bool, desc: str):
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
@@ -157,9 +184,13 @@ def gradient_psd(
     normalise: str = "sum",
     include_corners: bool = False,
     detrend: str = "none",
+    tukey_alpha: float = TUKEY_ALPHA,
     bands: Sequence[float] = (0.1, 0.25),
     progress: bool = False,
     channels_last: bool = False,
+    groups: np.ndarray | Sequence | None = None,
+    also_windows: Sequence[str] = (),
+    ci_seed: int = 0,
 ) -> PSDResult:
     """Radial PSD of the input gradients of ``models`` on ``images`` (N, C, H, W) in [0, 1].
 
@@ -172,6 +203,15 @@ def gradient_psd(
     by rounding. It is off by default because it did not pay for input gradients: on an H100 with bf16,
     ResNet-50 at 224 px ran at 3.0k img/s with it and 3.8k without, ResNet-18 the same either way
     (benchmarks/README.md).
+
+    ``tukey_alpha`` shapes the ``tukey`` window (see :mod:`shortcut_psd.spectral`). ``groups`` (N,): the
+    independent unit of each image (patient, slab), in the images' order; with it the result's spread is
+    over groups (``spread_over="groups"``: ``std`` of the group mean curves, 95 % CI by a percentile
+    cluster bootstrap that resamples groups with replacement, 2000 replicates seeded by ``ci_seed``; NaN
+    with a single group) and it carries ``group_curves``, ``group_n``, ``group_names``. Without it the
+    spread is over images as before. ``also_windows``: further windows (of ``spectral.WINDOWS``) whose
+    normalised mean curves are computed from the same gradients (no extra backward pass) and stored, with
+    the main window's, in ``window_curves``.
     """
     models = _as_models(models)
     images = _check_images(images)
@@ -181,9 +221,17 @@ def gradient_psd(
     _choice_channels(channels)
     check_choice("normalise", normalise, NORMALISATIONS)
     dev = resolve_device(device)
+    group_names, group_index = _group_index(groups, len(images), dev)
     H, W = images.shape[-2:]
     rs = RadialSpectrum(
-        H, W, window=window, spectrum=spectrum, include_corners=include_corners, detrend=detrend, device=dev
+        H,
+        W,
+        window=window,
+        spectrum=spectrum,
+        include_corners=include_corners,
+        detrend=detrend,
+        tukey_alpha=tukey_alpha,
+        device=dev,
     )
     acc = rs.accumulator(
         bands=bands,
@@ -195,7 +243,11 @@ def gradient_psd(
             "amp": amp if isinstance(amp, str) else bool(amp),
             "gradient": "d sum CE / d preprocessed input, eval mode",
         },
+        group_names=group_names,
+        extra_windows=also_windows,
+        ci_seed=ci_seed,
     )
+    others = _window_spectra(rs, acc)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for m in models:
         m.to(dev)
@@ -208,12 +260,20 @@ def gradient_psd(
             xp = preprocess(x01).detach().contiguous(memory_format=fmt).requires_grad_(True)
             curves = torch.zeros(len(x01), rs.n_bins, device=dev)
             spec2d = torch.zeros(len(x01), H, W // 2 + 1, device=dev)
+            wcurves = {w: torch.zeros(len(x01), rs.n_bins, device=dev) for w in others}
             for m in models:
                 g = _grad_one(m, xp, y, amp).float()
                 c, s2 = rs.from_channels(g, channels)
                 curves += normalise_curves(c, normalise)
                 spec2d += normalise_spectra2d(s2, normalise, rs.col_weights)
-            acc.update(curves / len(models), spec2d / len(models))
+                for w, rw in others.items():
+                    wcurves[w] += normalise_curves(rw.from_channels(g, channels)[0], normalise)
+            acc.update(
+                curves / len(models),
+                spec2d / len(models),
+                group_index=None if group_index is None else group_index[s : s + len(x01)],
+                window_curves={w: v / len(models) for w, v in wcurves.items()},
+            )
     return acc.result()
 
 
@@ -232,35 +292,63 @@ def image_psd(
     normalise: str = "sum",
     include_corners: bool = False,
     detrend: str = "mean",
+    tukey_alpha: float = TUKEY_ALPHA,
     bands: Sequence[float] = (0.1, 0.25),
     progress: bool = False,
     kind: str = "image",
+    groups: np.ndarray | Sequence | None = None,
+    also_windows: Sequence[str] = (),
+    ci_seed: int = 0,
 ) -> PSDResult:
     """Radial PSD of the images (N, C, H, W) themselves, e.g. a source data set's spectrum.
 
-    Same definitions as :func:`gradient_psd` with the image in place of the gradient. ``detrend="mean"``
-    (default here) removes each image's mean brightness first so the zero-frequency bin does not dwarf the
-    rest; pass ``"none"`` to keep it.
+    Same definitions as :func:`gradient_psd` with the image in place of the gradient, including
+    ``channels``, ``tukey_alpha``, ``groups`` (spread over groups by a cluster bootstrap), ``also_windows``
+    (``window_curves``) and ``ci_seed``. ``detrend="mean"`` (default here) removes each image's mean
+    brightness first so the zero-frequency bin does not dwarf the rest; pass ``"none"`` to keep it.
     """
     images = _check_images(images)
     _choice_channels(channels)
     check_choice("normalise", normalise, NORMALISATIONS)
     dev = resolve_device(device)
+    group_names, group_index = _group_index(groups, len(images), dev)
     H, W = images.shape[-2:]
     rs = RadialSpectrum(
-        H, W, window=window, spectrum=spectrum, include_corners=include_corners, detrend=detrend, device=dev
+        H,
+        W,
+        window=window,
+        spectrum=spectrum,
+        include_corners=include_corners,
+        detrend=detrend,
+        tukey_alpha=tukey_alpha,
+        device=dev,
     )
-    acc = rs.accumulator(bands=bands, options={"kind": kind, "normalise": normalise, "channels": channels})
-    for _, x in _batches(images, batch_size, dev, progress, f"{kind} PSD"):
+    acc = rs.accumulator(
+        bands=bands,
+        options={"kind": kind, "normalise": normalise, "channels": channels},
+        group_names=group_names,
+        extra_windows=also_windows,
+        ci_seed=ci_seed,
+    )
+    others = _window_spectra(rs, acc)
+    for s, x in _batches(images, batch_size, dev, progress, f"{kind} PSD"):
         c, s2 = rs.from_channels(x, channels)
-        acc.update(normalise_curves(c, normalise), normalise_spectra2d(s2, normalise, rs.col_weights))
+        acc.update(
+            normalise_curves(c, normalise),
+            normalise_spectra2d(s2, normalise, rs.col_weights),
+            group_index=None if group_index is None else group_index[s : s + len(x)],
+            window_curves={
+                w: normalise_curves(rw.from_channels(x, channels)[0], normalise) for w, rw in others.items()
+            },
+        )
     return acc.result()
 
 
 def artifact_psd(clean: np.ndarray, artifacted: np.ndarray, *, detrend: str = "none", **kwargs) -> PSDResult:
-    """Radial PSD of the difference ``artifacted - clean`` (STUDY.md "Artifact PSD"), with the same
-    options as :func:`gradient_psd` (keyword arguments of :func:`image_psd`; no detrending by default, as
-    for gradients), so that it is directly comparable with a gradient PSD."""
+    """Radial PSD of the difference ``artifacted - clean`` (docs/DEFINITIONS.md, "Artifact PSD"), with the same
+    options as :func:`gradient_psd` (keyword arguments of :func:`image_psd`: ``window``, ``tukey_alpha``,
+    ``spectrum``, ``channels``, ``normalise``, ``groups``, ``also_windows``, ``ci_seed``, ...; no
+    detrending by default, as for gradients), so that it is directly comparable with a gradient PSD."""
     clean = _check_images(clean, "clean")
     artifacted = _check_images(artifacted, "artifacted")
     if clean.shape != artifacted.shape:

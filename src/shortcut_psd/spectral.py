@@ -1,10 +1,21 @@
 """Radial power spectra of batches of 2-D maps, their statistics, scalars and alignment.
 
-Definitions (STUDY.md, "Gradient PSD"; every choice below is a named option):
+Definitions (docs/DEFINITIONS.md, "Gradient PSD" and "Windows"; every choice below is a named option):
 
-- **Transform.** ``F = rfft2(w * m)`` of each map ``m`` (H, W), with ``w`` the 2-D Hann window (outer
-  product of two periodic 1-D Hann windows, ``torch.hann_window(periodic=True)``) or no window
-  (``window="none"``). Optionally the map's own mean is subtracted first (``detrend="mean"``).
+- **Transform.** ``F = rfft2(w * m)`` of each map ``m`` (H, W), with ``w`` a 2-D window: the outer product
+  ``w[y, x] = w_H[y] * w_W[x]`` of two periodic 1-D windows (periodic: the length-N window is the first N
+  points of the symmetric window of length N + 1, as for spectral analysis of a periodic frame):
+
+  * ``hann``: ``torch.hann_window(N, periodic=True)``, ``0.5 - 0.5 cos(2 pi n / N)`` (default);
+  * ``tukey``: the tapered cosine ``scipy.signal.windows.tukey(N, tukey_alpha, sym=False)``: flat (1) in
+    the centre, a half-cosine taper over a fraction ``tukey_alpha / 2`` of the window at each end, so
+    ``tukey_alpha`` in [0, 1] is the fraction of the window inside the tapers; ``tukey_alpha = 0`` is the
+    rectangular window (= ``none``) and ``tukey_alpha = 1`` is the periodic Hann window (= ``hann``).
+    Default ``tukey_alpha = 0.5``; it keeps the signal near the borders (e.g. a mark in a corner) that the
+    Hann window erases;
+  * ``none``: no window (``w = 1``).
+
+  Optionally the map's own mean is subtracted first (``detrend="mean"``).
 - **Spectrum.** ``power``: ``|F|**2 / sum(w**2)``; ``amplitude``: ``|F| / sqrt(sum(w**2))``. The scale
   ``sum(w**2)`` (= H*W without a window) makes white noise of variance s**2 read s**2 in every bin whatever
   the image size and window, so curves of different sizes are comparable; it cancels under the default
@@ -43,12 +54,19 @@ import torch
 from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.io import read_json, save_npz, write_json
 
-WINDOWS = ("hann", "none")
+WINDOWS = ("hann", "tukey", "none")
+#: default shape of the ``tukey`` window: fraction of the window inside the cosine tapers
+TUKEY_ALPHA = 0.5
+#: replicates and level of the cluster bootstrap over groups (PSDAccumulator with groups)
+N_BOOT = 2000
+CI_LEVEL = 0.95
 SPECTRA = ("power", "amplitude")
 NORMALISATIONS = ("sum", "minmax", "none")
 DETRENDS = ("none", "mean")
 # Options that must agree before two results may be averaged (PSDResult.combine).
 _SPECTRAL_KEYS = ("window", "spectrum", "normalise", "include_corners", "channels", "detrend", "shape")
+# ... and, where a Tukey window was used (main curve or window_curves), its shape.
+_TUKEY_KEY = "tukey_alpha"
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
@@ -56,6 +74,35 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of {list(allowed)}")
     return value
+
+
+def check_tukey_alpha(value: Any) -> float:
+    """Return ``value`` as a float if it is a number in [0, 1], else raise ConfigError naming
+    ``tukey_alpha``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(float(value)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(
+            f"tukey_alpha={value!r} must be a number in [0, 1]: the fraction of the Tukey window inside its "
+            "cosine tapers (0: no taper, the same as window 'none'; 1: the Hann window)"
+        )
+    return float(value)
+
+
+def window_1d(window: str, n: int, *, tukey_alpha: float = TUKEY_ALPHA) -> np.ndarray | None:
+    """Periodic 1-D window of length ``n`` (float64), or ``None`` for ``window="none"``.
+
+    ``hann``: ``torch.hann_window(n, periodic=True)``; ``tukey``: ``scipy.signal.windows.tukey(n,
+    tukey_alpha, sym=False)``. The 2-D window of :class:`RadialSpectrum` is the outer product of two.
+    """
+    check_choice("window", window, WINDOWS)
+    alpha = check_tukey_alpha(tukey_alpha)
+    if window == "hann":
+        return torch.hann_window(int(n), periodic=True, dtype=torch.float64).numpy()
+    if window == "tukey":
+        from scipy.signal import windows  # only needed here
+
+        return np.asarray(windows.tukey(int(n), alpha, sym=False), dtype=np.float64)
+    return None
 
 
 def radius_cpp(height: int, width: int, *, half: bool = True) -> np.ndarray:
@@ -81,6 +128,7 @@ class RadialSpectrum:
         spectrum: str = "power",
         include_corners: bool = False,
         detrend: str = "none",
+        tukey_alpha: float = TUKEY_ALPHA,
         device: str | torch.device = "cpu",
     ) -> None:
         if int(height) < 2 or int(width) < 2:
@@ -89,15 +137,16 @@ class RadialSpectrum:
         self.window = check_choice("window", window, WINDOWS)
         self.spectrum = check_choice("spectrum", spectrum, SPECTRA)
         self.detrend = check_choice("detrend", detrend, DETRENDS)
+        self.tukey_alpha = check_tukey_alpha(tukey_alpha)
         self.include_corners = bool(include_corners)
         self.device = torch.device(device)
         H, W = self.height, self.width
         n = min(H, W)
 
-        if self.window == "hann":
-            wy = torch.hann_window(H, periodic=True, dtype=torch.float64)
-            wx = torch.hann_window(W, periodic=True, dtype=torch.float64)
-            win = wy[:, None] * wx[None, :]
+        wy = window_1d(self.window, H, tukey_alpha=self.tukey_alpha)
+        wx = window_1d(self.window, W, tukey_alpha=self.tukey_alpha)
+        if wy is not None and wx is not None:
+            win = torch.as_tensor(wy[:, None] * wx[None, :], dtype=torch.float64)
             self._window: torch.Tensor | None = win.to(self.device, torch.float32)
             self._scale = float((win**2).sum())
         else:
@@ -138,8 +187,31 @@ class RadialSpectrum:
             "spectrum": self.spectrum,
             "include_corners": self.include_corners,
             "detrend": self.detrend,
+            "tukey_alpha": self.tukey_alpha,
             "shape": [self.height, self.width],
         }
+
+    @property
+    def window_2d(self) -> np.ndarray:
+        """The (H, W) window ``w`` applied before the FFT, float64 (ones for ``window="none"``)."""
+        wy = window_1d(self.window, self.height, tukey_alpha=self.tukey_alpha)
+        wx = window_1d(self.window, self.width, tukey_alpha=self.tukey_alpha)
+        if wy is None or wx is None:
+            return np.ones(self.shape)
+        return wy[:, None] * wx[None, :]
+
+    def with_window(self, window: str) -> RadialSpectrum:
+        """The same spectrum (size, spectrum, corners, detrending, Tukey shape, device) under ``window``."""
+        return RadialSpectrum(
+            self.height,
+            self.width,
+            window=window,
+            spectrum=self.spectrum,
+            include_corners=self.include_corners,
+            detrend=self.detrend,
+            tukey_alpha=self.tukey_alpha,
+            device=self.device,
+        )
 
     def _check(self, maps: torch.Tensor, ndim: int) -> torch.Tensor:
         if not isinstance(maps, torch.Tensor):
@@ -201,11 +273,16 @@ class RadialSpectrum:
         (zero frequency at index (H//2, W//2)), for plotting."""
         return full_plane(np.asarray(half), self.width)
 
-    def accumulator(self, *, bands: Sequence[float] = (0.1, 0.25), options: dict | None = None):
-        """A :class:`PSDAccumulator` for this spectrum's bins and plane."""
+    def accumulator(
+        self, *, bands: Sequence[float] = (0.1, 0.25), options: dict | None = None, **kwargs: Any
+    ) -> PSDAccumulator:
+        """A :class:`PSDAccumulator` for this spectrum's bins and plane; ``kwargs`` (``group_names``,
+        ``extra_windows``, ``n_boot``, ``ci_seed``) go to the accumulator."""
         opts = dict(self.options)
         opts.update(options or {})
-        return PSDAccumulator(self.freqs, shape=self.shape, bands=bands, options=opts, device=self.device)
+        return PSDAccumulator(
+            self.freqs, shape=self.shape, bands=bands, options=opts, device=self.device, **kwargs
+        )
 
 
 def full_plane(half: np.ndarray, width: int) -> np.ndarray:
@@ -297,11 +374,28 @@ def curve_scalars(mean_curve, freqs, bands: Sequence[float] = (0.1, 0.25)) -> di
 class PSDResult:
     """A radial PSD over a set of images: mean curve, spread, 2-D mean spectrum and scalars.
 
-    ``std`` and the 95 % CI ``[ci_lo, ci_hi]`` describe the spread over images (``spread_over="images"``,
-    normal approximation ``mean +- 1.96 std / sqrt(n)``), or over combined members such as seeds
-    (``spread_over="members"``, Student t with ``n_members - 1`` degrees of freedom); see :meth:`combine`.
+    ``mean`` is always the mean of the per-image (normalised) curves over all ``n`` images. ``std`` and the
+    95 % CI ``[ci_lo, ci_hi]`` describe the spread over
+
+    - images (``spread_over="images"``, the default when no groups are given): ``std`` over images (ddof
+      1) and the normal approximation ``mean +- 1.96 std / sqrt(n)``, which treats images as independent;
+    - groups (``spread_over="groups"``, when each image came with a group label, the independent unit
+      such as a patient or a brain slab whose overlapping patches are not independent): ``std`` is the std
+      (ddof 1) of the groups' mean curves, and the CI is a percentile cluster bootstrap over groups:
+      groups are resampled with replacement (as many as there are), each replicate is the image-weighted
+      mean curve of the resampled groups (``sum of their curve sums / sum of their image counts``), and
+      ``ci_lo``/``ci_hi`` are the 2.5 and 97.5 percentiles of the replicates (see :class:`PSDAccumulator`).
+      Each replicate is a weighted average of group means, so the interval stays within the range of the
+      group means (never negative for a power spectrum). With a single group there is no spread to
+      resample: ``std``, ``ci_lo`` and ``ci_hi`` are NaN. ``group_curves`` (n_groups, n_bins) holds each
+      group's mean curve, ``group_n`` its image count and ``group_names`` its label (sorted);
+    - combined members such as seeds (``spread_over="members"``, Student t with ``n_members - 1`` degrees
+      of freedom); see :meth:`combine`.
+
     ``spectrum_2d`` is the mean per-image-normalised 2-D spectrum, full plane, fftshifted (zero frequency
-    at ``(H//2, W//2)``).
+    at ``(H//2, W//2)``). ``window_curves`` maps a window name to the mean curve of the same maps under that
+    window (same spectrum, normalisation, ... and ``options["tukey_alpha"]``), including the main window
+    (whose entry equals ``mean``); it is empty unless extra windows were asked for.
     """
 
     freqs: np.ndarray
@@ -315,9 +409,20 @@ class PSDResult:
     options: dict[str, Any] = field(default_factory=dict)
     n_members: int = 1
     spread_over: str = "images"
+    group_curves: np.ndarray | None = None
+    group_n: np.ndarray | None = None
+    group_names: list[str] = field(default_factory=list)
+    window_curves: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def has_groups(self) -> bool:
+        return self.group_curves is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The JSON form: ``n``, ``n_members``, ``spread_over``, ``scalars``, ``options``, ``curve``; plus
+        ``groups`` (``names``, ``n``, ``curves``) when computed with groups and ``window_curves``
+        (window name -> mean curve) when computed under extra windows."""
+        out: dict[str, Any] = {
             "n": int(self.n),
             "n_members": int(self.n_members),
             "spread_over": self.spread_over,
@@ -331,10 +436,28 @@ class PSDResult:
                 "ci_hi": self.ci_hi,
             },
         }
+        if self.has_groups:
+            out["groups"] = {
+                "names": [str(g) for g in self.group_names],
+                "n": [int(k) for k in np.asarray(self.group_n)],
+                "curves": np.asarray(self.group_curves),
+            }
+        if self.window_curves:
+            out["window_curves"] = {str(k): np.asarray(v) for k, v in self.window_curves.items()}
+        return out
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``path`` (npz) and a sibling ``.json`` (scalars, options, n, curve), both atomically."""
+        """Write ``path`` (npz) and a sibling ``.json`` (scalars, options, n, curve, groups, window curves),
+        both atomically."""
         path = Path(path)
+        extra: dict[str, Any] = {}
+        if self.has_groups:
+            extra["group_curves"] = np.asarray(self.group_curves, dtype=np.float64)
+            extra["group_n"] = np.asarray(self.group_n, dtype=np.int64)
+            extra["group_names"] = np.asarray([str(g) for g in self.group_names], dtype=str)
+        if self.window_curves:
+            extra["window_names"] = np.asarray(list(self.window_curves), dtype=str)
+            extra["window_curves"] = np.stack([np.asarray(v) for v in self.window_curves.values()])
         save_npz(
             path,
             freqs=self.freqs,
@@ -348,12 +471,16 @@ class PSDResult:
             spectrum_2d=self.spectrum_2d,
             scalars=np.asarray(json.dumps(self.scalars)),
             options=np.asarray(json.dumps(self.options)),
+            **extra,
         )
         write_json(path.with_suffix(".json"), self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PSDResult:
-        """Read a result written by :meth:`save` (the npz, or its sibling .json without the 2-D map)."""
+        """Read a result written by :meth:`save` (the npz, or its sibling .json without the 2-D map).
+
+        Files written before groups and window curves existed load with ``group_curves=None`` and an empty
+        ``window_curves``."""
         path = Path(path)
         if not path.exists():
             raise DataError(f"PSD file {path} does not exist; run the step that writes it first")
@@ -362,6 +489,19 @@ class PSDResult:
                 d = read_json(path)
                 c = d["curve"]
                 arr = {k: np.asarray(c[k], dtype=np.float64) for k in ("mean", "std", "ci_lo", "ci_hi")}
+                groups: dict[str, Any] = {}
+                if d.get("groups") is not None:
+                    g = d["groups"]
+                    groups = {
+                        "group_names": [str(x) for x in g["names"]],
+                        "group_n": np.asarray(g["n"], dtype=np.int64),
+                        "group_curves": np.asarray(g["curves"], dtype=np.float64).reshape(
+                            len(g["names"]), len(c["freqs_cpp"])
+                        ),
+                    }
+                windows = {
+                    str(k): np.asarray(v, dtype=np.float64) for k, v in (d.get("window_curves") or {}).items()
+                }
                 return cls(
                     freqs=np.asarray(c["freqs_cpp"], dtype=np.float64),
                     n=int(d["n"]),
@@ -370,10 +510,24 @@ class PSDResult:
                     options=d["options"],
                     n_members=int(d.get("n_members", 1)),
                     spread_over=d.get("spread_over", "images"),
+                    window_curves=windows,
+                    **groups,
                     **arr,
                 )
             with np.load(path, allow_pickle=False) as z:
+                groups = {}
+                if "group_curves" in z:
+                    groups = {
+                        "group_curves": z["group_curves"],
+                        "group_n": z["group_n"],
+                        "group_names": [str(x) for x in z["group_names"]],
+                    }
+                windows = {}
+                if "window_curves" in z:
+                    windows = {str(k): v for k, v in zip(z["window_names"], z["window_curves"], strict=True)}
                 return cls(
+                    window_curves=windows,
+                    **groups,
                     freqs=z["freqs"],
                     mean=z["mean"],
                     std=z["std"],
@@ -395,7 +549,9 @@ class PSDResult:
 
         The spread is over the members: ``std`` of the member means (ddof 1) and a Student-t CI of their
         mean; ``n`` is the total number of images. One member is returned unchanged. Members must share
-        frequencies and spectral options (window, spectrum, normalisation, ...).
+        frequencies and spectral options (window, spectrum, normalisation, ..., and ``tukey_alpha`` where
+        a Tukey window was used). ``window_curves`` are averaged over members for the windows every member
+        has; per-group fields are not carried over (the spread is over members).
         """
         from scipy import stats  # only needed here
 
@@ -414,6 +570,14 @@ class PSDResult:
                         f"cannot combine PSDs computed with different '{key}': "
                         f"{first.options.get(key)!r} vs {r.options.get(key)!r}"
                     )
+        if any(r.options.get("window") == "tukey" or "tukey" in r.window_curves for r in results):
+            alphas = {r.options.get(_TUKEY_KEY) for r in results}
+            if len(alphas) > 1:
+                raise DataError(
+                    f"cannot combine PSDs computed with different '{_TUKEY_KEY}': {sorted(alphas)}"
+                )
+        common = [w for w in first.window_curves if all(w in r.window_curves for r in results)]
+        window_curves = {w: np.mean([r.window_curves[w] for r in results], axis=0) for w in common}
         means = np.stack([r.mean for r in results])
         m = len(results)
         mean = means.mean(axis=0)
@@ -437,7 +601,58 @@ class PSDResult:
             options=options,
             n_members=m,
             spread_over="members",
+            window_curves=window_curves,
         )
+
+
+def cluster_bootstrap_ci(
+    group_sums,
+    group_counts,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+    block: int = 250,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile cluster-bootstrap CI of an image-weighted mean curve, resampling groups.
+
+    ``group_sums`` (G, n_bins): the sum of the curves of each group's images; ``group_counts`` (G,): its
+    number of images. Each of ``n_boot`` replicates draws G groups with replacement (uniformly, seeded by
+    ``seed``) and takes the image-weighted mean curve of the drawn groups, ``sum(drawn sums) / sum(drawn
+    counts)``; the CI is the ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the replicates,
+    bin by bin. A replicate is a weighted average of group means, so the CI lies within their range.
+    Needs G >= 2 (one group has no spread to resample: the CI is NaN); with few groups the interval is
+    coarse (there are only so many distinct resamples) and tends to be too narrow, as any bootstrap
+    with few clusters. Replicates are drawn in blocks of ``block`` to bound memory by ``block * G``.
+    """
+    sums = np.asarray(group_sums, dtype=np.float64)
+    counts = np.asarray(group_counts, dtype=np.float64)
+    if sums.ndim != 2 or counts.shape != (sums.shape[0],):
+        raise DataError(
+            f"group sums must be (G, n_bins) and counts (G,); got {sums.shape} and {counts.shape}"
+        )
+    if not 0 < level < 1:
+        raise ConfigError(f"level={level!r} must lie in (0, 1)")
+    n_groups = sums.shape[0]
+    if n_groups < 2:
+        nan = np.full(sums.shape[1], np.nan)
+        return nan, nan.copy()
+    if int(n_boot) < 1:
+        raise ConfigError(f"n_boot={n_boot!r} must be >= 1")
+    if np.any(counts <= 0):
+        raise DataError("every group needs at least one image for the cluster bootstrap")
+    rng = np.random.default_rng(int(seed))
+    reps = []
+    for start in range(0, int(n_boot), block):
+        b = min(block, int(n_boot) - start)
+        draws = rng.integers(0, n_groups, size=(b, n_groups))
+        weights = np.zeros((b, n_groups))
+        np.add.at(weights, (np.arange(b)[:, None], draws), 1.0)
+        reps.append((weights @ sums) / (weights @ counts)[:, None])
+    reps = np.concatenate(reps)
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(reps, [tail, 100.0 - tail], axis=0)
+    return lo, hi
 
 
 class PSDAccumulator:
@@ -445,6 +660,18 @@ class PSDAccumulator:
 
     Keeps the sum and sum of squares of the curves, the count and the sum of half-plane 2-D spectra on the
     device (float64 where the device has it), and moves them to the host only in :meth:`result`.
+
+    **Groups.** With ``group_names`` (the labels of the independent units, e.g. patients or slabs) every
+    :meth:`update` also takes ``group_index`` (B,), the position of each image's group in
+    ``group_names``, and adds the batch's curves into a (n_groups, n_bins) tensor of per-group sums and a
+    (n_groups,) tensor of counts on the device (one ``index_add_`` each, no loop over images). The result
+    then has ``spread_over="groups"``: ``std`` over the groups' mean curves and a percentile cluster
+    bootstrap CI over groups (:func:`cluster_bootstrap_ci`, ``n_boot`` replicates seeded by ``ci_seed``);
+    NaN with a single group. Groups that received no image are left out of the result.
+
+    **Extra windows.** With ``extra_windows`` every :meth:`update` also takes ``window_curves``, a mapping
+    from each extra window to the batch's (B, n_bins) curves of the same maps under that window; their
+    means (and the main curve's, under ``options["window"]``) become ``PSDResult.window_curves``.
     """
 
     def __init__(
@@ -455,6 +682,10 @@ class PSDAccumulator:
         bands: Sequence[float] = (0.1, 0.25),
         options: dict | None = None,
         device: str | torch.device = "cpu",
+        group_names: Sequence[str] | None = None,
+        extra_windows: Sequence[str] = (),
+        n_boot: int = N_BOOT,
+        ci_seed: int = 0,
     ) -> None:
         self.freqs = np.asarray(freqs, dtype=np.float64)
         self.shape = tuple(shape) if shape is not None else None
@@ -470,19 +701,74 @@ class PSDAccumulator:
         self._sum2d: torch.Tensor | None = None
         self.n = 0
 
-    def update(self, curves, spectra2d=None) -> None:
-        """Add a batch: ``curves`` (B, n_bins), optional ``spectra2d`` (B, H, W//2+1) half planes."""
+        self.group_names = None if group_names is None else [str(g) for g in group_names]
+        if self.group_names is not None:
+            if not self.group_names:
+                raise DataError("group_names is empty; pass None to spread over images")
+            if len(set(self.group_names)) != len(self.group_names):
+                raise DataError("group_names must be unique")
+            if int(n_boot) < 1:
+                raise ConfigError(f"n_boot={n_boot!r} must be >= 1")
+            g = len(self.group_names)
+            self._gsum = torch.zeros(g, nb, dtype=self.dtype, device=self.device)
+            self._gcount = torch.zeros(g, dtype=self.dtype, device=self.device)
+            self.n_boot, self.ci_seed = int(n_boot), int(ci_seed)
+
+        main = self.options.get("window")
+        extra = [check_choice("also_windows", w, WINDOWS) for w in extra_windows]
+        self.extra_windows = tuple(w for w in dict.fromkeys(extra) if w != main)
+        if self.extra_windows and main is None:
+            raise DataError("extra_windows need options['window'], the main curve's window")
+        self._wsum = {w: torch.zeros(nb, dtype=self.dtype, device=self.device) for w in self.extra_windows}
+
+    def update(self, curves, spectra2d=None, *, group_index=None, window_curves=None) -> None:
+        """Add a batch: ``curves`` (B, n_bins), optional ``spectra2d`` (B, H, W//2+1) half planes.
+
+        ``group_index`` (B,) int: each image's position in ``group_names`` (required with groups; a host
+        array or CPU tensor is range-checked, a device tensor is trusted to avoid a sync).
+        ``window_curves``: {window: (B, n_bins)} for every extra window (required with extra windows).
+        """
         c = torch.as_tensor(curves).to(self.device, self.dtype)
         if c.ndim != 2 or c.shape[1] != len(self.freqs):
             raise DataError(f"curves must be (B, {len(self.freqs)}); got {tuple(c.shape)}")
+        b = int(c.shape[0])
+        if self.group_names is not None:
+            if group_index is None:
+                raise DataError("this accumulator spreads over groups: pass group_index with every batch")
+            gi = torch.as_tensor(group_index)
+            if gi.shape != (b,) or gi.is_floating_point() or gi.is_complex():
+                raise DataError(f"group_index must be ({b},) integers; got {tuple(gi.shape)} {gi.dtype}")
+            if (
+                gi.device.type == "cpu"
+                and b
+                and (int(gi.min()) < 0 or int(gi.max()) >= len(self.group_names))
+            ):
+                raise DataError(f"group_index must lie in [0, {len(self.group_names)}) (group_names)")
+            gi = gi.to(self.device, torch.long)
+            self._gsum.index_add_(0, gi, c)
+            self._gcount.index_add_(0, gi, torch.ones(b, dtype=self.dtype, device=self.device))
+        elif group_index is not None:
+            raise DataError("group_index given, but the accumulator was built without group_names")
+        if self.extra_windows:
+            got = set(window_curves or {})
+            if got != set(self.extra_windows):
+                raise DataError(f"window_curves must hold {list(self.extra_windows)}; got {sorted(got)}")
+            for w in self.extra_windows:
+                cw = torch.as_tensor(window_curves[w]).to(self.device, self.dtype)
+                if cw.shape != c.shape:
+                    raise DataError(f"window_curves['{w}'] must be {tuple(c.shape)}; got {tuple(cw.shape)}")
+                self._wsum[w] += cw.sum(0)
+        elif window_curves:
+            raise DataError("window_curves given, but the accumulator was built without extra_windows")
         self._sum += c.sum(0)
         self._sumsq += (c * c).sum(0)
-        self.n += int(c.shape[0])
+        self.n += b
         if spectra2d is not None:
             s = torch.as_tensor(spectra2d).to(self.device, self.dtype).sum(0)
             self._sum2d = s if self._sum2d is None else self._sum2d + s
 
     def result(self) -> PSDResult:
+        """The :class:`PSDResult`: spread over images, or over groups when built with ``group_names``."""
         if self.n == 0:
             raise DataError("no images were accumulated; the image set is empty")
         n = self.n
@@ -492,20 +778,54 @@ class PSDAccumulator:
         var = np.maximum(ss - n * mean**2, 0.0) / (n - 1) if n > 1 else np.zeros_like(mean)
         std = np.sqrt(var)
         half = 1.959963984540054 * std / math.sqrt(n)
+        ci_lo, ci_hi = mean - half, mean + half
         if self._sum2d is not None and self.shape is not None:
             spectrum_2d = full_plane(self._sum2d.cpu().double().numpy() / n, self.shape[1])
         else:
             spectrum_2d = np.zeros((0, 0))
+        options = dict(self.options)
+        extra: dict[str, Any] = {}
+        if self.group_names is not None:
+            counts = self._gcount.cpu().double().numpy()
+            keep = counts > 0
+            sums = self._gsum.cpu().double().numpy()[keep]
+            counts = counts[keep]
+            group_curves = sums / counts[:, None]
+            if len(counts) >= 2:
+                std = group_curves.std(axis=0, ddof=1)
+                ci_lo, ci_hi = cluster_bootstrap_ci(
+                    sums, counts, n_boot=self.n_boot, seed=self.ci_seed, level=CI_LEVEL
+                )
+            else:
+                std = np.full_like(mean, np.nan)
+                ci_lo, ci_hi = std.copy(), std.copy()
+            options["ci"] = {
+                "method": "percentile cluster bootstrap over groups, image-weighted mean",
+                "level": CI_LEVEL,
+                "n_boot": self.n_boot,
+                "seed": self.ci_seed,
+            }
+            extra = {
+                "spread_over": "groups",
+                "group_curves": group_curves,
+                "group_n": np.rint(counts).astype(np.int64),
+                "group_names": [g for g, k in zip(self.group_names, keep, strict=True) if k],
+            }
+        if self.extra_windows:
+            wc = {str(self.options["window"]): mean.copy()}
+            wc.update({w: self._wsum[w].cpu().double().numpy() / n for w in self.extra_windows})
+            extra["window_curves"] = {w: wc[w] for w in WINDOWS if w in wc}
         return PSDResult(
             freqs=self.freqs.copy(),
             mean=mean,
             std=std,
-            ci_lo=mean - half,
-            ci_hi=mean + half,
+            ci_lo=ci_lo,
+            ci_hi=ci_hi,
             n=n,
             spectrum_2d=spectrum_2d,
             scalars=curve_scalars(mean, self.freqs, self.bands),
-            options=dict(self.options),
+            options=options,
+            **extra,
         )
 
 

@@ -1,4 +1,7 @@
-"""Every target image with and without one artifact, and the artifact's radial PSD."""
+"""Every target image with and without one artifact, and the artifact's radial PSD.
+
+The PSD takes the config's ``psd`` options (channels included), spreads over the images' groups (cluster
+bootstrap) and records the mean curve under every window of ``spectral.WINDOWS`` (``window_curves``)."""
 
 import _common
 
@@ -11,6 +14,7 @@ from shortcut_psd.config import psd_options  # noqa: E402
 from shortcut_psd.data import load_imageset  # noqa: E402
 from shortcut_psd.gradients import artifact_psd  # noqa: E402
 from shortcut_psd.io import save_npz  # noqa: E402
+from shortcut_psd.spectral import WINDOWS  # noqa: E402
 
 sm = snakemake  # noqa: F821
 P = sm.params
@@ -32,7 +36,7 @@ save_npz(
     kind=np.asarray(kind),
 )
 psd = P.psd
-result = artifact_psd(clean, artifacted, **psd_options(psd))
+result = artifact_psd(clean, artifacted, groups=ds.group, also_windows=WINDOWS, **psd_options(psd))
 result.save(sm.output.psd)
 diff = artifacted - clean
 log.info(

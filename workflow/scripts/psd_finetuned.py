@@ -13,7 +13,7 @@ P = sm.params
 seed = int(sm.wildcards.seed)
 timer = _common.Timer()
 target = load_imageset(sm.input.data)
-x, y = study.psd_images(target, P.psd, seed)
+x, y, groups = study.psd_images(target, P.psd, seed)
 by_label = dict(zip(P.labels, sm.input.models, strict=True))
 for out in sm.output.psd:
     # outputs are .../{artifact}/p{p}/seed{seed}/psd.npz
@@ -21,7 +21,7 @@ for out in sm.output.psd:
     label = f"{parts[-4]}/{parts[-3]}"
     model, meta = load_checkpoint(by_label[label], pick_device(P.device))
     prep = Preprocessing.from_dict(meta["preprocessing"])
-    result = study.model_psd([model], prep, x, y, P.psd, device=P.device)
+    result = study.model_psd([model], prep, x, y, P.psd, device=P.device, groups=groups)
     result.save(out)
     log.info("%s: centroid %.4f cycles/pixel", label, result.scalars["centroid_cpp"])
 log.info("%d fine-tuned models in %s", len(sm.output.psd), timer)

@@ -1,4 +1,7 @@
-"""Gradient PSD of an init before fine-tuning: its backbone with K fresh linear heads, averaged."""
+"""Gradient PSD of an init before fine-tuning: its backbone with K fresh linear heads, averaged.
+
+The spread is over the images' groups (cluster bootstrap), and the mean curve is also recorded under every
+window of ``spectral.WINDOWS`` (``window_curves``), from the same gradients."""
 
 import _common
 
@@ -6,6 +9,7 @@ log = _common.start(snakemake, "psd_pretrained")  # noqa: F821
 
 from shortcut_psd import study  # noqa: E402
 from shortcut_psd.data import load_imageset  # noqa: E402
+from shortcut_psd.spectral import WINDOWS  # noqa: E402
 
 sm = snakemake  # noqa: F821
 P = sm.params
@@ -24,15 +28,16 @@ model, prep, info = study.make_init(
     device=P.device,
 )
 heads = study.pretrained_heads(model, target.num_classes, P.psd["head_seeds"])
-x, y = study.psd_images(target, P.psd, seed)
+x, y, groups = study.psd_images(target, P.psd, seed)
 log.info(
-    "init '%s' (%s): gradient PSD on %d '%s' images, %d fresh heads",
+    "init '%s' (%s): gradient PSD on %d '%s' images of %d groups, %d fresh heads",
     sm.wildcards.init,
     info.get("arch"),
     len(x),
     P.psd["split"],
+    len(set(groups)),
     len(heads),
 )
-result = study.model_psd(heads, prep, x, y, P.psd, device=P.device)
+result = study.model_psd(heads, prep, x, y, P.psd, device=P.device, groups=groups, also_windows=WINDOWS)
 result.save(sm.output.psd)
 log.info("scalars %s in %s", result.scalars, timer)
