@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 from skimage.data import camera
@@ -21,9 +19,10 @@ from shortcut_psd.artifacts import (
 )
 from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.gradients import artifact_psd, image_psd
+from shortcut_psd.spectral import RadialSpectrum
 
 KINDS = ["band_noise", "lowpass", "nlm_denoise", "photon_noise", "tag"]
-FAST = {"nlm_denoise": {"sigma_estimator": "immerkaer"}}  # runs without PyWavelets
+FAST: dict[str, dict] = {}  # per-kind parameters that make a test run faster (none needed now)
 
 
 def crops(n=16, size=64, seed=0, lo=0.2, hi=0.8):
@@ -69,7 +68,11 @@ def test_unknown_kinds_params_and_values_raise_config_errors():
         ("band_noise", {"f_lo_cpp": 0.3, "f_hi_cpp": 0.2}),
         ("tag", {"position": "middle"}),
         ("tag", {"glyph": "Q"}),
-        ("nlm_denoise", {"sigma_estimator": "mad"}),
+        ("nlm_denoise", {"h": -0.1}),
+        ("nlm_denoise", {"h": 1.5}),
+        ("nlm_denoise", {"sigma": -0.01}),
+        ("nlm_denoise", {"fast_mode": "yes"}),
+        ("nlm_denoise", {"patch_size": 0}),
         ("lowpass", {"cutoff_cpp": 0}),
     ]
     for kind, params in bad:
@@ -129,26 +132,57 @@ def test_photon_noise_sinogram_has_ct_texture():
     assert c.shape == (2, 1, 32, 24)
 
 
-@pytest.mark.parametrize("estimator", ["immerkaer", "wavelet"])
-def test_nlm_denoise_removes_high_frequencies(estimator):
-    if estimator == "wavelet":
-        pytest.importorskip("pywt")
+def test_nlm_denoise_removes_high_frequencies():
     x = crops(8, 48)
-    clean, art = apply_artifact("nlm_denoise", x, seed=0, sigma_estimator=estimator)
+    assert artifact_defaults("nlm_denoise") == {
+        "h": 0.05,
+        "sigma": 0.05,
+        "patch_size": 5,
+        "patch_distance": 6,
+        "fast_mode": True,
+    }
+    clean, art = apply_artifact("nlm_denoise", x, seed=0)
     before = image_psd(clean, normalise="none")
     after = image_psd(art, normalise="none")
     high = before.freqs >= 0.25
     assert after.mean[high].sum() < 0.7 * before.mean[high].sum()
     diff = artifact_psd(clean, art)
     assert diff.scalars["centroid_cpp"] > 3 * before.scalars["centroid_cpp"]
-    stronger = apply_artifact("nlm_denoise", x, seed=0, sigma_estimator=estimator, strength=2.0)[1]
-    assert np.abs(stronger - x).mean() > np.abs(art - x).mean()
 
 
-def test_wavelet_estimator_without_pywavelets_names_the_fix(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pywt", None)
-    with pytest.raises(ConfigError, match="immerkaer"):
-        apply_artifact("nlm_denoise", crops(1, 16), seed=0, sigma_estimator="wavelet")
+def _high_power(images):
+    psd = image_psd(images, normalise="none")
+    return psd.mean[psd.freqs >= 0.25].sum()
+
+
+def test_nlm_denoise_strength_is_absolute_h():
+    x = crops(8, 48)
+    # h = 0 (and sigma = 0: no noise discounted from patch distances) leaves the images as they are
+    _, same = apply_artifact("nlm_denoise", x, seed=0, h=0.0, sigma=0.0)
+    np.testing.assert_allclose(same, x, atol=1e-5)
+    # the larger h, the more high-frequency power is removed (sigma fixed at its default)
+    outs = [apply_artifact("nlm_denoise", x, seed=0, h=h)[1] for h in (0.0, 0.05, 0.2)]
+    power = [_high_power(a) for a in outs]
+    assert power[0] > power[1] > power[2], power
+    assert power[2] < 0.8 * power[1]
+    assert [np.abs(a - x).mean() for a in outs] == sorted(np.abs(a - x).mean() for a in outs)
+    # absolute: h and sigma go to skimage's filter as given, not scaled by an estimated noise level
+    from skimage.restoration import denoise_nl_means
+
+    art = apply_artifact("nlm_denoise", x[:2], seed=0, h=0.1, sigma=0.02)[1]
+    for img, out in zip(x[:2, 0], art[:, 0], strict=True):
+        ref = denoise_nl_means(img.astype(np.float64), h=0.1, sigma=0.02, patch_size=5, patch_distance=6)
+        np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("old", ["strength", "min_sigma", "sigma_estimator"])
+def test_nlm_denoise_old_parameters_are_refused_naming_the_key(old):
+    value = {"strength": 1.0, "min_sigma": 0.05, "sigma_estimator": "wavelet"}[old]
+    with pytest.raises(ConfigError, match=rf"nlm_denoise: parameter\(s\) \['{old}'\] were removed.*give"):
+        apply_artifact("nlm_denoise", crops(1, 16), seed=0, **{old: value})
+    with pytest.raises(ConfigError, match=old):
+        check_artifact_params("nlm_denoise", {old: value, "h": 0.05})
+    assert "absolute" in describe_artifact("nlm_denoise")
 
 
 def test_immerkaer_sigma_estimates_white_noise():
@@ -207,3 +241,49 @@ def test_tag_draws_the_glyph_where_asked_and_is_broadband():
         assert psd.scalars[band] > 0.1
     with pytest.raises(DataError, match="does not fit"):
         apply_artifact("tag", crops(1, 8), seed=0, size=7)
+
+
+def _mean_w2_on_tag(n: int, window: str, tukey_alpha: float = 0.5, **tag) -> tuple[float, float]:
+    """Mean squared window over the tag's pixels and over the whole n x n image, with the 2-D window
+    RadialSpectrum multiplies the maps with (its defaults unless given)."""
+    params = {**artifact_defaults("tag"), **tag}
+    mask = tag_mask(
+        n, n, size=params["size"], position=params["position"], margin=params["margin"], glyph=params["glyph"]
+    )
+    w2 = RadialSpectrum(n, n, window=window, tukey_alpha=tukey_alpha).window_2d ** 2
+    return float(w2[mask].mean()), float(w2.mean())
+
+
+@pytest.mark.parametrize("n", [16, 32, 64])
+def test_default_tag_sits_where_the_default_window_keeps_it(n):
+    # the default window of every PSD (RadialSpectrum's and the config's) is hann
+    default_window = RadialSpectrum(n, n).window
+    assert default_window == "hann"
+    on_tag, overall = _mean_w2_on_tag(n, default_window)
+    assert on_tag >= overall  # not in the window's low region
+    # the old default, a corner, was where the window erases the mark (at 32 px: 0.002 vs 0.14)
+    corner, _ = _mean_w2_on_tag(n, default_window, position="top-left")
+    assert corner < overall
+    # and the windowed difference keeps that share of the mark's energy (the difference is the tag's
+    # pixels times their varying contrast to the image, so the share is close to the mean, not equal)
+    x = crops(4, n)
+    clean, art = apply_artifact("tag", x, seed=0)
+    diff = (art - clean)[:, 0]
+    w2 = RadialSpectrum(n, n).window_2d ** 2
+    assert (diff**2 * w2).sum() / (diff**2).sum() == pytest.approx(on_tag, rel=0.05)
+
+
+def test_tukey_window_keeps_more_of_a_corner_tag_than_hann():
+    # A top-left tag at 32 px (rows 2..8, columns 2..6). Hann keeps 1.6 % of the image's mean squared
+    # window there. Tukey with alpha 0.5 tapers the outer 8 px on each side, which still covers most of
+    # the tag: it keeps about a quarter (0.246) of the image mean, 15 times Hann's share but not most of
+    # the weight; alpha 0.25 (4 px tapers) keeps 0.75 of it.
+    def ratio(window, alpha=0.5):
+        on_tag, overall = _mean_w2_on_tag(32, window, alpha, position="top-left")
+        return on_tag / overall
+
+    hann, tukey = ratio("hann"), ratio("tukey")
+    assert hann < 0.02
+    assert 0.2 < tukey < 0.3 and tukey > 10 * hann
+    assert ratio("tukey", 0.25) > 0.5
+    assert ratio("tukey", 0.0) == pytest.approx(1.0) == ratio("none")

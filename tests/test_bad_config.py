@@ -96,6 +96,11 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
     ("image-size-string", change("image.size", "32px"), "'image.size'"),
     ("lr-string", change("finetune.lr", "fast"), "'finetune.lr'"),
     ("include-corners-string", change("psd.include_corners", "yes"), "'psd.include_corners'"),
+    (
+        "artifact-seed-follows-string",
+        change("artifact_seed_follows_seed", "yes"),
+        "'artifact_seed_follows_seed'",
+    ),
     ("datasets-not-a-mapping", change("datasets", ["photos", "brain_tissue"]), "'datasets'"),
     # unknown names
     ("artifact-kind", change("artifacts.tag", {"kind": "tagg"}), "'artifacts.tag.kind'"),
@@ -124,6 +129,12 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
     ("artifact-param-unknown", change("artifacts.tag", {"kind": "tag", "colour": "red"}), "'artifacts.tag'"),
     ("edit-param-unknown", change("edits.whiten", {"kind": "whiten", "cutoff_cpp": 0.2}), "'edits.whiten'"),
     ("artifact-band-reversed", change("artifacts.band_low.f_lo_cpp", 0.2), "'artifacts.band_low'"),
+    ("nlm-h-above-1", change("artifacts.nlm_denoise.h", 2.0), "'artifacts.nlm_denoise'"),
+    (
+        "nlm-old-strength",
+        change("artifacts.nlm_denoise", {"kind": "nlm_denoise", "strength": 1.0}),
+        "'artifacts.nlm_denoise'",
+    ),
     ("init-param-foreign", change("inits.scratch", {"kind": "scratch", "path": "w.pt"}), "'inits.scratch'"),
     # lists and ranges
     ("seeds-empty", change("seeds", []), "'seeds'"),
@@ -212,6 +223,19 @@ def test_bad_config_is_refused_naming_the_key(fn, key, tmp_path):
     with pytest.raises(ConfigError) as info:
         prepare(cfg, [cfgfile], workdir=tmp_path)
     assert key in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("old", ["strength", "min_sigma", "sigma_estimator"])
+def test_nlm_denoise_old_keys_name_the_key_and_the_replacement(old, tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["artifacts"]["nlm_denoise"] = {"kind": "nlm_denoise", old: 1.0}
+    cfgfile = tmp_path / "bad.yaml"
+    cfgfile.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    with pytest.raises(ConfigError) as info:
+        prepare(cfg, [cfgfile], workdir=tmp_path)
+    msg = str(info.value)
+    assert "'artifacts.nlm_denoise'" in msg and f"'{old}'" in msg and "removed" in msg, msg
+    assert ("give h" if old == "strength" else "give sigma") in msg, msg
 
 
 def test_table_is_large_enough():

@@ -243,7 +243,7 @@ def test_workflow_keeps_going_past_a_corrupt_target(tmp_path):
 
     good = [
         "data/good/data.npz",
-        "artifacts/good/tag/images.npz",
+        "artifacts/good/tag/seed0/images.npz",
         "finetune/scratch/good/none/p0/seed0/model.pt",
         "finetune/scratch/good/tag/p1/seed0/model.pt",
         "eval/scratch/good/tag/p0/seed0/metrics.json",

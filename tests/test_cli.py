@@ -75,6 +75,7 @@ def test_kinds_command_via_the_console_entry_point():
         [sys.executable, "-m", "shortcut_psd.cli", "kinds"], capture_output=True, text=True, check=True
     )
     assert "band_noise(f_lo_cpp=0.1" in proc.stdout and "whiten(strength=1.0" in proc.stdout
+    assert "nlm_denoise(h=0.05, sigma=0.05" in proc.stdout
 
 
 def test_image_folder_with_class_subfolders(tmp_path):

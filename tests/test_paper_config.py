@@ -58,9 +58,13 @@ def test_paper_config_plans_full_dag(fake_paper_tree):
     seconds = time.perf_counter() - t0
     assert res.returncode == 0, res.stdout[-4000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
-    # 8 inits x 2 targets x 5 seeds: one clean model, and one job per artifact for its 5 prevalences > 0
+    # 8 inits x 2 targets x 5 seeds: one clean model shared by the 7 artifacts whose clean images are the
+    # raw data, and one job per artifact: its 5 prevalences > 0, and for ct_photon_noise (clean images
+    # with baseline-dose noise) its own p = 0 model too
     assert counts["finetune"] == 8 * 2 * 5, counts
-    assert counts["finetune_shortcut"] == 8 * 2 * 5 * 8, counts
+    assert counts["finetune_shortcut"] == 8 * 2 * 5 * 7, counts
+    assert counts["finetune_shortcut_own_p0"] == 8 * 2 * 5, counts
+    assert counts["inject_artifact"] == 2 * 8 * 5, counts  # per target, artifact and artifact seed
     assert counts["pretrain"] == 5 * 5  # (imagenet x 3 edits + radimagenet x 2) x 5 seeds
     assert counts["total"] > 1000
     print(f"paper config: {counts['total']} jobs planned in {seconds:.1f} s")

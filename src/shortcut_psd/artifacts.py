@@ -1,4 +1,4 @@
-"""Artifacts: label-correlated "shortcuts" injected into target images (STUDY.md "Artifacts").
+"""Artifacts: label-correlated "shortcuts" injected into target images (docs/DEFINITIONS.md, "Artifacts").
 
 A registry like timm's: ``ARTIFACTS`` maps a name to ``fn(images, rng, **params) -> (clean, artifacted)``;
 :func:`apply_artifact` checks the parameters, seeds the generator and runs it. ``clean`` is what every
@@ -33,6 +33,11 @@ from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.spectral import radius_cpp
 
 ARTIFACTS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {}
+#: per kind: is its ``clean`` output the input images themselves? (False for ``photon_noise``, whose clean
+#: images carry the baseline-dose noise.) The workflow shares one p = 0 model among the artifacts whose
+#: clean images are the raw data and trains a p = 0 model on its own clean images for each of the others
+#: (``shortcut_psd.config.shares_clean_model``; docs/DEFINITIONS.md, "Baselines").
+CLEAN_IS_RAW: dict[str, bool] = {}
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 DOMAINS = ("image", "sinogram")
 
@@ -47,15 +52,16 @@ GLYPHS: dict[str, np.ndarray] = {
 }
 
 
-def _register(name: str):
+def _register(name: str, *, clean_is_raw: bool = True):
     def deco(fn):
         ARTIFACTS[name] = fn
+        CLEAN_IS_RAW[name] = clean_is_raw
         return fn
 
     return deco
 
 
-@_register("photon_noise")
+@_register("photon_noise", clean_is_raw=False)
 def photon_noise(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -132,42 +138,40 @@ def nlm_denoise(
     images: np.ndarray,
     rng: np.random.Generator,
     *,
-    strength: float = 1.0,
-    min_sigma: float = 0.05,
+    h: float = 0.05,
+    sigma: float = 0.05,
     patch_size: int = 5,
     patch_distance: int = 6,
     fast_mode: bool = True,
-    sigma_estimator: str = "wavelet",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Non-local-means denoising (``skimage.restoration.denoise_nl_means``) of each image.
 
-    Per image: ``sigma = max(estimated noise std, min_sigma)`` and ``h = strength * sigma``. The noise
-    std is estimated with ``sigma_estimator="wavelet"``: ``skimage.restoration.estimate_sigma`` (median
-    absolute deviation of the finest diagonal wavelet coefficients; needs the PyWavelets package), or
-    ``"immerkaer"``: Immerkaer's (1996) Laplacian-difference estimator (no extra package); both averaged
-    over channels. ``sigma`` is also passed to the filter (which then
-    discounts the expected noise in patch distances). The floor ``min_sigma`` is needed because clean or
-    already-smooth images can have an estimated noise level near 0, which would make the filter do nothing
-    and the artifact invisible. ``clean`` is the unchanged images.
+    The strength is absolute, in image units (values in [0, 1]), the same for every image: ``h`` is the
+    filter's cut-off distance between patches and ``sigma`` the noise std passed to the filter, which
+    subtracts ``2 sigma**2`` from every squared patch distance (so patches closer than that are averaged
+    with full weight, even at ``h = 0``). The strength is not relative to an estimated noise level
+    because the built-in target images are clean: on the brain template the estimated noise std is
+    about 0.005 (wavelet estimate; under 0.01 per patch), so a strength relative to it did nothing, and
+    in practice the filter always ran at a fixed floor of 0.05. The defaults (``h = sigma = 0.05``) are
+    that floor, so the default output is what the relative version gave on clean images. ``h = 0`` with ``sigma = 0`` is the identity; the
+    larger ``h`` (or ``sigma``), the smoother the output. ``clean`` is the unchanged images.
 
-    Parameters: ``strength`` > 0 (filter strength relative to the noise level); ``min_sigma`` >= 0 (in
-    image units, values in [0, 1]); ``patch_size`` and ``patch_distance`` (pixels, as in skimage);
-    ``fast_mode`` (skimage's fast algorithm); ``sigma_estimator`` ``wavelet`` | ``immerkaer``.
+    Parameters: ``h`` in [0, 1] (filter strength, image units); ``sigma`` in [0, 1] (noise std, image
+    units); ``patch_size`` and ``patch_distance`` (pixels, as in skimage); ``fast_mode`` (skimage's fast
+    algorithm).
     Spectral signature: removes high-frequency texture and noise: the difference is concentrated at high
     frequencies, the artifacted images have less high-frequency power.
     """
     from skimage.restoration import denoise_nl_means
 
     del rng  # deterministic
-    estimate = _sigma_estimator(sigma_estimator)
     out = np.empty_like(images)
     for i, img in enumerate(images):
         hwc = np.moveaxis(img.astype(np.float64), 0, -1)
-        sigma = max(estimate(hwc), min_sigma)
         den = denoise_nl_means(
             hwc,
-            h=strength * sigma,
-            sigma=sigma,
+            h=float(h),
+            sigma=float(sigma),
             patch_size=patch_size,
             patch_distance=patch_distance,
             fast_mode=fast_mode,
@@ -178,7 +182,25 @@ def nlm_denoise(
     return images.copy(), out
 
 
-SIGMA_ESTIMATORS = ("wavelet", "immerkaer")
+#: parameters an artifact no longer takes, each with what replaced it (named in the error message)
+RETIRED_PARAMS: dict[str, dict[str, str]] = {
+    "nlm_denoise": {
+        "strength": "give h, the absolute filter strength in image units (strength 1.0 on clean images ran "
+        "at h = 0.05, the default)",
+        "min_sigma": "give sigma, the absolute noise std in image units (default 0.05)",
+        "sigma_estimator": "the noise std is no longer estimated; give sigma (default 0.05)",
+    }
+}
+
+
+def check_retired_params(kind: str, params: dict[str, Any]) -> None:
+    """ConfigError naming each parameter of ``params`` that artifact ``kind`` no longer takes."""
+    retired = RETIRED_PARAMS.get(kind, {})
+    old = [k for k in params if k in retired]
+    if old:
+        raise ConfigError(
+            f"{kind}: parameter(s) {old} were removed; " + "; ".join(f"'{k}': {retired[k]}" for k in old)
+        )
 
 
 def immerkaer_sigma(image: np.ndarray) -> float:
@@ -186,8 +208,8 @@ def immerkaer_sigma(image: np.ndarray) -> float:
 
     J. Immerkaer, "Fast noise variance estimation", CVIU 64(2), 1996: ``sigma = sqrt(pi/2) / (6 (W-2)
     (H-2)) * sum |I * N|`` over the interior, with ``N = [[1,-2,1],[-2,4,-2],[1,-2,1]]`` (the difference
-    of two Laplacians, blind to locally linear image structure). Written here because skimage's estimator
-    needs PyWavelets, which a plain install may lack.
+    of two Laplacians, blind to locally linear image structure). No artifact uses it any more; kept as a
+    PyWavelets-free way to check how noisy a data set is (to choose ``nlm_denoise``'s ``sigma``).
     """
     img = image if image.ndim == 3 else image[..., None]
     c = img[1:-1, 1:-1]
@@ -197,21 +219,6 @@ def immerkaer_sigma(image: np.ndarray) -> float:
     h, w = img.shape[:2]
     per_channel = np.sqrt(np.pi / 2) * np.abs(conv).sum(axis=(0, 1)) / (6.0 * (w - 2) * (h - 2))
     return float(per_channel.mean())
-
-
-def _sigma_estimator(name: str) -> Callable[[np.ndarray], float]:
-    if name == "immerkaer":
-        return immerkaer_sigma
-    from skimage.restoration import estimate_sigma
-
-    try:
-        import pywt  # noqa: F401  (estimate_sigma needs it)
-    except ImportError as exc:
-        raise ConfigError(
-            "nlm_denoise: sigma_estimator='wavelet' uses skimage.restoration.estimate_sigma, which needs "
-            "the PyWavelets package (pip install pywavelets); install it or set sigma_estimator: immerkaer"
-        ) from exc
-    return lambda hwc: float(estimate_sigma(hwc, average_sigmas=True, channel_axis=-1))
 
 
 @_register("lowpass")
@@ -298,7 +305,7 @@ def tag(
     *,
     glyph: str = "R",
     size: int = 7,
-    position: str = "top-left",
+    position: str = "center",
     margin: int = 2,
     intensity: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -306,8 +313,11 @@ def tag(
 
     The ``glyph`` (``R``, ``L`` or ``square``; a 5x7 pixel font scaled by nearest neighbour to ``size`` px
     high) is drawn ``margin`` px from the ``position`` corner (``top-left``, ``top-right``, ``bottom-left``,
-    ``bottom-right``, ``center``) by setting its pixels, in every channel, to ``intensity`` in [0, 1].
-    ``clean`` is the unchanged images.
+    ``bottom-right``) or in the middle (``center``, the default; ``margin`` then only limits the size) by
+    setting its pixels, in every channel, to ``intensity`` in [0, 1]. ``clean`` is the unchanged images.
+    The default is the centre because the default 2-D Hann window of the artifact PSD is near 0 at the
+    border: a corner mark (``top-left``) keeps a mean squared window of 0.002 over its pixels against 0.14
+    over a 32 px image, so the window would erase it from its PSD; at the centre it keeps 0.83.
     Spectral signature: broadband: the sharp-edged mark spreads power over low, mid and high frequencies;
     it is localised in space, not in frequency.
     """
@@ -342,14 +352,12 @@ def _validate_artifact(kind: str, p: dict[str, Any]) -> None:
             _integer("photon_noise: n_angles", p["n_angles"], 1)
         _number("photon_noise: path_attenuation", p["path_attenuation"], lo=0, lo_open=True)
     elif kind == "nlm_denoise":
-        _number("nlm_denoise: strength", p["strength"], lo=0, lo_open=True)
-        _number("nlm_denoise: min_sigma", p["min_sigma"], lo=0, lo_open=False)
+        _number("nlm_denoise: h", p["h"], lo=0, lo_open=False, hi=1)
+        _number("nlm_denoise: sigma", p["sigma"], lo=0, lo_open=False, hi=1)
         _integer("nlm_denoise: patch_size", p["patch_size"], 1)
         _integer("nlm_denoise: patch_distance", p["patch_distance"], 1)
-        if p["sigma_estimator"] not in SIGMA_ESTIMATORS:
-            raise ConfigError(
-                f"nlm_denoise: sigma_estimator={p['sigma_estimator']!r} is not one of {list(SIGMA_ESTIMATORS)}"
-            )
+        if not isinstance(p["fast_mode"], (bool, np.bool_)):
+            raise ConfigError(f"nlm_denoise: fast_mode must be true or false; got {p['fast_mode']!r}")
     elif kind == "lowpass":
         check_cutoff("cutoff_cpp", p["cutoff_cpp"])
         check_filter(p["filter"], p["order"])
@@ -372,6 +380,13 @@ def artifact_kinds() -> list[str]:
     return sorted(ARTIFACTS)
 
 
+def clean_is_raw(kind: str) -> bool:
+    """Whether artifact ``kind`` returns the input images unchanged as its ``clean`` images."""
+    if kind not in CLEAN_IS_RAW:
+        raise ConfigError(f"unknown artifact kind '{kind}'; known: {', '.join(artifact_kinds())}")
+    return CLEAN_IS_RAW[kind]
+
+
 def artifact_defaults(kind: str) -> dict[str, Any]:
     """Parameter names of artifact ``kind`` and their defaults (ConfigError for an unknown kind)."""
     return registry_defaults(ARTIFACTS, kind, "artifact")
@@ -379,6 +394,7 @@ def artifact_defaults(kind: str) -> dict[str, Any]:
 
 def check_artifact_params(kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``params`` for artifact ``kind`` (names and values); return them merged with defaults."""
+    check_retired_params(kind, dict(params or {}))
     merged = merge_params(ARTIFACTS, kind, dict(params or {}), "artifact")
     _validate_artifact(kind, merged)
     return merged
@@ -407,15 +423,18 @@ def apply_artifact(
 
 __all__ = [
     "ARTIFACTS",
+    "CLEAN_IS_RAW",
     "DOMAINS",
     "FILTERS",
     "GLYPHS",
     "POSITIONS",
-    "SIGMA_ESTIMATORS",
+    "RETIRED_PARAMS",
     "apply_artifact",
     "artifact_defaults",
     "artifact_kinds",
     "check_artifact_params",
+    "check_retired_params",
+    "clean_is_raw",
     "describe_artifact",
     "immerkaer_sigma",
     "tag_mask",

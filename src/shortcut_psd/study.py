@@ -19,7 +19,7 @@ from shortcut_psd.data.store import ImageSet
 from shortcut_psd.errors import DataError
 from shortcut_psd.gradients import gradient_psd
 from shortcut_psd.metrics import evaluate_sets
-from shortcut_psd.shortcut import build_sets
+from shortcut_psd.shortcut import artifact_mask, build_sets
 from shortcut_psd.spectral import PSDResult
 from shortcut_psd.train import set_seed, train_classifier
 
@@ -156,9 +156,21 @@ def finetune_condition(
     device: str = "auto",
     progress: bool = True,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
-    """Full fine-tuning with early stopping on validation loss (best epoch kept)."""
+    """Full fine-tuning with early stopping on validation loss (best epoch kept).
+
+    ``sets`` come from :func:`protocol_sets`, which applies ``max_train_images`` *before* choosing the
+    artifacted images (so the prevalence is exact); this function trains on ``sets["train"]`` as given.
+    A training set larger than the cap allows is refused: it was not built by :func:`protocol_sets`.
+    """
     train_recipe, own = split_recipe(recipe)
-    xt, yt = _subsample(*sets["train"], own.get("max_train_images", 0), seed)
+    xt, yt = sets["train"]
+    cap = int(own.get("max_train_images", 0))
+    # the stratified subsample keeps at most cap + 1 images per class (rounding, and at least one per class)
+    if cap and len(yt) > cap + len(np.unique(yt)):
+        raise DataError(
+            f"{len(yt)} training images but finetune.max_train_images = {cap}: build the sets with "
+            "study.protocol_sets(..., max_train_images=cap), which subsamples before the shortcut protocol"
+        )
     log.info(
         "fine-tuning: %d train (%d positive) / %d val images, recipe %s",
         len(xt),
@@ -184,20 +196,76 @@ def load_condition_data(path: str, p: float) -> dict[str, np.ndarray]:
     (a p = 0 model under artifact ``none``: no artifact exists, both arrays are the clean images)."""
     with np.load(path, allow_pickle=False) as z:
         if "artifacted" in z:
-            return {k: z[k] for k in ("clean", "artifacted", "labels", "split")}
+            out = {k: z[k] for k in ("clean", "artifacted", "labels", "split")}
+            out["group"] = z["group"].astype(str) if "group" in z else None
+            return out
     if float(p) != 0:
         raise DataError(f"{path} holds no artifact, but the model has p = {p:g} > 0")
     from shortcut_psd.data import load_imageset
 
     ds = load_imageset(path)
-    return {"clean": ds.images, "artifacted": ds.images, "labels": ds.labels, "split": ds.split}
+    return {
+        "clean": ds.images,
+        "artifacted": ds.images,
+        "labels": ds.labels,
+        "split": ds.split,
+        "group": ds.group,
+    }
+
+
+def groups_of_test_images(data: Mapping[str, Any]) -> np.ndarray | None:
+    """Group labels of the test images (the order of every test set), or None when the data have none."""
+    group = data.get("group")
+    return None if group is None else np.asarray(group).astype(str)[np.asarray(data["split"]) == "test"]
+
+
+def condition_keep(labels: np.ndarray, split: np.ndarray, max_train_images: int, seed: int) -> np.ndarray:
+    """Indices of the images a condition uses, in order: a seeded, class-stratified subsample of at most
+    ``max_train_images`` training images (:func:`_subsample`, the rule of pre-training too; 0 keeps all)
+    and every validation and test image."""
+    split = np.asarray(split).astype(str)
+    train = np.flatnonzero(split == "train")
+    kept, _ = _subsample(train, np.asarray(labels)[train], int(max_train_images), seed)
+    return np.sort(np.concatenate([kept, np.flatnonzero(split != "train")]))
+
+
+def _condition_subset(data: Mapping[str, Any], max_train_images: int, seed: int) -> dict[str, Any]:
+    """``data`` (per-image arrays, ``group`` possibly None) cut to :func:`condition_keep`."""
+    keep = condition_keep(data["labels"], data["split"], max_train_images, seed)
+    if len(keep) == len(data["labels"]):
+        return dict(data)
+    return {k: None if v is None else np.asarray(v)[keep] for k, v in data.items()}
 
 
 def protocol_sets(
-    data: Mapping[str, np.ndarray], p: float, seed: int
+    data: Mapping[str, np.ndarray], p: float, seed: int, *, max_train_images: int = 0
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The shortcut protocol's sets (see :func:`shortcut_psd.shortcut.build_sets`)."""
-    return build_sets(data["clean"], data["artifacted"], data["labels"], data["split"], float(p), seed)
+    """The shortcut protocol's sets (see :func:`shortcut_psd.shortcut.build_sets`), after subsampling.
+
+    The training split is first cut to its seeded, class-stratified subsample of at most
+    ``max_train_images`` (:func:`condition_keep`), then the protocol is applied, so exactly
+    ``round(p * n_pos)`` of the kept training positives (and of the validation positives) carry the
+    artifact (docs/DEFINITIONS.md, "Shortcut protocol").
+    """
+    d = _condition_subset(data, max_train_images, seed)
+    return build_sets(d["clean"], d["artifacted"], d["labels"], d["split"], float(p), seed)
+
+
+def realised_prevalence(
+    data: Mapping[str, np.ndarray], p: float, seed: int, *, max_train_images: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Positives and artifacted positives of the sets :func:`protocol_sets` builds, per split:
+    ``{"train": {"n_pos", "n_artifact", "fraction"}, "val": {...}}`` (``fraction`` None without positives).
+    Written to each model's ``metrics.json`` as ``prevalence_realised``."""
+    d = _condition_subset(data, max_train_images, seed)
+    labels, split = np.asarray(d["labels"]), np.asarray(d["split"]).astype(str)
+    mask = artifact_mask(labels, split, float(p), seed)
+    out = {}
+    for s in ("train", "val"):
+        n_pos = int(((split == s) & (labels == 1)).sum())
+        n_art = int(mask[split == s].sum())
+        out[s] = {"n_pos": n_pos, "n_artifact": n_art, "fraction": n_art / n_pos if n_pos else None}
+    return out
 
 
 def evaluate(
@@ -209,8 +277,11 @@ def evaluate(
     seed: int,
     device: str = "auto",
     identity: Mapping[str, Any] | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """AUC with bootstrap CIs on the test sets and the shortcut gap, as written to ``metrics.json``."""
+    """AUC with cluster-bootstrap CIs (over ``groups`` of test images, see :func:`groups_of_test_images`) on the test
+    sets and the shortcut gap, as written to ``metrics.json``, with every test image's score, label and
+    group so that the aggregation can resample seeds and groups together."""
     res = evaluate_sets(
         model,
         prep,
@@ -220,21 +291,37 @@ def evaluate(
         device=M.pick_device(device),
         n_boot=int(evaluation.get("bootstrap", 1000)),
         seed=seed,
+        groups=groups,
     )
+    names = ("test_clean", "test_iid", "test_ood")
     out = dict(identity or {})
-    out["sets"] = {k[len("test_") :]: res[k] for k in ("test_clean", "test_iid", "test_ood")}
+    out["sets"] = {k[len("test_") :]: res[k] for k in names}
     out["gap"] = res["shortcut_gap"]
     out["gap_lo"] = res.get("shortcut_gap_lo")
     out["gap_hi"] = res.get("shortcut_gap_hi")
+    labels = np.asarray(sets["test_clean"][1])
+    out["test"] = {
+        "labels": (labels == 1).astype(int).tolist(),
+        "groups": None if groups is None else [str(g) for g in groups],
+        "scores": {k[len("test_") :]: res["scores"][k].tolist() for k in names},
+    }
     return out
 
 
-def psd_images(target: ImageSet, psd: Mapping[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The clean target images a PSD is taken on: split ``psd.split``, seeded subsample of ``max_images``."""
-    x, y = target.subset(psd["split"])
-    if len(x) == 0:
+def psd_images(
+    target: ImageSet, psd: Mapping[str, Any], seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The clean target images a PSD is taken on: split ``psd.split``, seeded subsample of ``max_images``.
+
+    Returns ``(images, labels, groups)``, aligned: ``groups`` are the images' ``ImageSet.group`` labels
+    (the independent units the PSD's spread is taken over). The subsample is the same as when only images
+    and labels were returned (it depends on the labels and the seed only).
+    """
+    idx = target.indices(psd["split"])
+    if len(idx) == 0:
         raise DataError(f"target '{target.name}' has no '{psd['split']}' images for the PSD (psd.split)")
-    return _subsample(x, y, int(psd["max_images"]), seed)
+    keep, _ = _subsample(idx, target.labels[idx], int(psd["max_images"]), seed)
+    return target.images[keep], target.labels[keep], target.group[keep]
 
 
 def model_psd(
@@ -245,8 +332,11 @@ def model_psd(
     psd: Mapping[str, Any],
     *,
     device: str = "auto",
+    groups: np.ndarray | None = None,
+    also_windows: Sequence[str] = (),
 ) -> PSDResult:
-    """Gradient PSD with the config's options (``psd`` section)."""
+    """Gradient PSD with the config's options (``psd`` section, channels included); ``groups`` and
+    ``also_windows`` as in :func:`~shortcut_psd.gradients.gradient_psd`."""
     return gradient_psd(
         list(models),
         images,
@@ -254,7 +344,8 @@ def model_psd(
         prep,
         device=M.pick_device(device),
         amp=bool(psd.get("amp", False)),
-        channels=psd["channels"],
+        groups=groups,
+        also_windows=also_windows,
         **psd_options(psd),
     )
 

@@ -16,8 +16,11 @@ Recipe keys (defaults in :data:`DEFAULT_RECIPE`):
   from a reflect-padded image, padding = size / 8);
 - ``patience``: epochs without a lower validation loss before stopping (0 = never stop early);
 - ``label_smoothing`` of the training loss;
-- ``amp``: bf16 autocast (CUDA only; ignored on CPU); ``channels_last`` memory format;
-- ``max_train_images``: train on a seeded subsample of this many images (0 = all).
+- ``amp``: bf16 autocast (CUDA only; ignored on CPU); ``channels_last`` memory format.
+
+The config's recipes also hold ``max_train_images``; it is not a key here: :mod:`shortcut_psd.study`
+applies it (one seeded, class-stratified subsample, before the shortcut protocol when fine-tuning) and
+passes the rest, and :func:`resolve_recipe` refuses it so that no second subsample can happen here.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from tqdm.auto import tqdm
 
 from shortcut_psd.errors import ConfigError, TrainingError
 
-DEFAULT_RECIPE: dict[str, Any] = {  # the same defaults as workflow/schemas/config.schema.yaml
+#: the schema's defaults (workflow/schemas/config.schema.yaml), less max_train_images (see above)
+DEFAULT_RECIPE: dict[str, Any] = {
     "epochs": 5,
     "batch_size": 128,
     "lr": 2e-3,
@@ -53,7 +57,6 @@ DEFAULT_RECIPE: dict[str, Any] = {  # the same defaults as workflow/schemas/conf
     "label_smoothing": 0.0,
     "amp": False,
     "channels_last": False,
-    "max_train_images": 0,
 }
 CHOICES = {
     "optimizer": ("adamw", "sgd"),
@@ -76,6 +79,11 @@ def set_seed(seed: int, deterministic: bool | None = None) -> None:
 def resolve_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
     """``DEFAULT_RECIPE`` updated by ``recipe``; unknown keys and bad values raise :class:`ConfigError`."""
     recipe = dict(recipe or {})
+    if "max_train_images" in recipe:
+        raise ConfigError(
+            "recipe key 'max_train_images' is applied by shortcut_psd.study (pretrain_source, protocol_sets) "
+            "before training, not by train_classifier: subsample the training images there"
+        )
     unknown = sorted(set(recipe) - set(DEFAULT_RECIPE))
     if unknown:
         hints = {k: difflib.get_close_matches(k, DEFAULT_RECIPE, n=1) for k in unknown}
@@ -90,8 +98,8 @@ def resolve_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ConfigError(f"recipe {key} must be >= 1; got {out[key]}")
     if not float(out["lr"]) > 0:
         raise ConfigError(f"recipe lr must be > 0; got {out['lr']}")
-    if min(int(out["patience"]), int(out["warmup_epochs"]), int(out["max_train_images"])) < 0:
-        raise ConfigError("recipe patience, warmup_epochs and max_train_images must be >= 0")
+    if min(int(out["patience"]), int(out["warmup_epochs"])) < 0:
+        raise ConfigError("recipe patience and warmup_epochs must be >= 0")
     if not 0 <= float(out["label_smoothing"]) < 1:
         raise ConfigError(f"recipe label_smoothing must lie in [0, 1); got {out['label_smoothing']}")
     return out
@@ -194,11 +202,6 @@ def train_classifier(
     log = log or logging.getLogger("shortcut_psd.train")
     device = torch.device(device)
     set_seed(seed)
-    cap = int(r["max_train_images"])
-    if 0 < cap < len(train[1]):
-        keep = np.sort(np.random.default_rng(seed).choice(len(train[1]), cap, replace=False))
-        log.info("using a seeded subsample of %d of %d training images", cap, len(train[1]))
-        train = (train[0][keep], np.asarray(train[1])[keep])
     xt, yt = _as_tensor(train[0], device), torch.as_tensor(np.asarray(train[1]), dtype=torch.long).to(device)
     xv, yv = _as_tensor(val[0], device), torch.as_tensor(np.asarray(val[1]), dtype=torch.long).to(device)
     n, bs, epochs = len(xt), int(r["batch_size"]), int(r["epochs"])

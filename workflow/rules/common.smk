@@ -1,12 +1,18 @@
 # Shared helpers: result paths, the study grid, input functions and target builders.
 # The grid itself is computed by shortcut_psd.config so tests can reuse it without Snakemake.
 
+import re
 from pathlib import Path
 
 from shortcut_psd.config import (
     CLEAN,
+    artifact_seed_for,
+    artifact_seeds,
+    clean_model_artifacts,
     finetune_conditions,
     fmt_p,
+    own_p0_artifacts,
+    shortcut_prevalences,
     source_pairs,
 )
 
@@ -18,6 +24,11 @@ TARGETS = config["targets"]
 NONZERO_P = [fmt_p(p) for p in config["prevalences"] if float(p) > 0]
 HAS_P0 = any(float(p) == 0 for p in config["prevalences"])
 CONDITIONS = finetune_conditions(config)
+# p = 0: the artifacts that share the one clean model (clean images = the raw data; rule finetune, scored
+# by evaluate_clean_model), and those with their own p = 0 model, trained in their shortcut job
+CLEAN_MODEL_ARTIFACTS = clean_model_artifacts(config)
+OWN_P0_ARTIFACTS = own_p0_artifacts(config)
+ASEEDS = artifact_seeds(config)
 RES = config["resources"]
 GPU = config["gpus_per_job"]
 
@@ -31,6 +42,7 @@ wildcard_constraints:
     artifact=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     p=r"[0-9]+(\.[0-9]+)?",
     seed=r"[0-9]+",
+    aseed=r"[0-9]+",
 
 
 def dataset_spec(name):
@@ -64,6 +76,49 @@ def init_params(wildcards):
         "arch": config["model"]["arch"],
         "model_kwargs": config["model"]["kwargs"],
     }
+
+
+def artifact_dir(target, artifact, seed):
+    """The artifact files (images.npz, psd.npz, psd.json) that training seed ``seed`` uses."""
+    return f"{R}/artifacts/{target}/{artifact}/seed{artifact_seed_for(config, seed)}"
+
+
+def artifact_images(wildcards):
+    """Input of a shortcut job: its artifact's images drawn with the artifact seed of its training seed."""
+    return f"{artifact_dir(wildcards.target, wildcards.artifact, wildcards.seed)}/images.npz"
+
+
+def clean_model_eval_images(wildcards):
+    """Input of evaluate_clean_model: the images of every artifact sharing the clean model, in
+    CLEAN_MODEL_ARTIFACTS order, at the artifact seed of the training seed."""
+    return [
+        f"{artifact_dir(wildcards.target, a, wildcards.seed)}/images.npz"
+        for a in CLEAN_MODEL_ARTIFACTS
+    ]
+
+
+def shortcut_jobs():
+    """The shortcut fine-tuning rules as (name, artifacts, prevalences), one per distinct list of
+    prevalences (the outputs of a rule cannot depend on a wildcard). ``finetune_shortcut`` trains
+    every p > 0 of an artifact that shares the clean model; ``finetune_shortcut_own_p0`` also trains the
+    artifact's own p = 0 model first."""
+    groups = {}
+    for a in ARTIFACTS:
+        groups.setdefault(tuple(shortcut_prevalences(config, a)), []).append(a)
+    return [
+        (
+            "finetune_shortcut_own_p0" if "0" in ps else "finetune_shortcut",
+            arts,
+            list(ps),
+        )
+        for ps, arts in sorted(groups.items())
+        if ps
+    ]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly one of ``names``."""
+    return "|".join(re.escape(n) for n in names)
 
 
 def _finetuned_of(wildcards):
@@ -124,7 +179,21 @@ def psd_files():
 
 
 def artifact_psd_files():
-    return [f"{R}/artifacts/{t}/{a}/psd.npz" for t in TARGETS for a in ARTIFACTS]
+    """Every artifact PSD: per target, artifact and artifact seed (ASEEDS)."""
+    return [
+        f"{R}/artifacts/{t}/{a}/seed{s}/psd.npz"
+        for t in TARGETS
+        for a in ARTIFACTS
+        for s in ASEEDS
+    ]
+
+
+def artifact_image_files():
+    """One set of artifact images per target and artifact (for example figures): those of the first
+    training seed's artifact seed."""
+    return [
+        f"{artifact_dir(t, a, SEEDS[0])}/images.npz" for t in TARGETS for a in ARTIFACTS
+    ]
 
 
 def source_spectrum_files():
@@ -143,7 +212,8 @@ TABLES = [
     "psd_scalars",
     "psd_persistence",
     "alignment",
-    "alignment_correlation",
+    "alignment_windows",
+    "alignment_association",
     "datasets",
 ]
 FIGURES = [

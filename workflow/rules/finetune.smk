@@ -1,10 +1,15 @@
-# Shortcut-injected fine-tuning of every init, and evaluation on clean / iid / ood test sets.
-# A p = 0 model sees no artifact, so one per init, target and seed (under artifact "none", rule finetune)
-# serves every artifact: evaluate_clean_model scores it on each artifact's test sets.
-# The p > 0 models of one (init, target, artifact, seed) share a job (rule finetune_shortcut): they start
-# from the same init and data, and a job costs ~7 s of Python/torch/timm start-up on a CPU, which would
-# otherwise dominate the study. Each model still has its own files; the job scores each on its own
-# artifact's test sets while it is in memory. Editing one artifact reruns only that artifact's jobs.
+# Shortcut-injected fine-tuning of every init, and evaluation on clean / iid / ood test sets
+# (docs/DEFINITIONS.md, "Shortcut protocol" and "Baselines").
+# p = 0: an artifact whose clean images are the raw target images (shortcut_psd.config.shares_clean_model)
+# shares one model per init, target and seed, trained on the raw images (artifact "none", rule finetune)
+# and scored on each such artifact's test sets by evaluate_clean_model. An artifact whose clean images
+# differ (photon_noise: baseline-dose noise) trains its own p = 0 model on its clean images, in its
+# shortcut job (rule finetune_shortcut_own_p0), under its own name.
+# The models of one (init, target, artifact, seed) share a job: they start from the same init and data,
+# and a job costs ~7 s of Python/torch/timm start-up on a CPU, which would otherwise dominate the study.
+# Each model still has its own files; the job scores each on its own artifact's test sets while it is in
+# memory. Editing one artifact reruns only that artifact's jobs. A shortcut job reads the artifact images
+# drawn with the artifact seed of its training seed (shortcut_psd.config.artifact_seed_for).
 
 
 rule finetune:
@@ -30,6 +35,7 @@ rule finetune:
         init=init_params,
         prevalences=["0"],
         artifact=CLEAN,
+        artifact_seed=None,
         recipe=config["finetune"],
         device=config["device"],
         evaluation=config["evaluation"],
@@ -37,29 +43,33 @@ rule finetune:
         "../scripts/finetune.py"
 
 
-if NONZERO_P:
+for _name, _artifacts, _prevalences in shortcut_jobs():
 
-    rule finetune_shortcut:
+    rule:
+        name:
+            _name
         input:
-            data=f"{R}/artifacts/{{target}}/{{artifact}}/images.npz",
+            data=artifact_images,
             init=init_checkpoint,
         output:
             model=expand(
                 f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/model.pt",
-                p=NONZERO_P,
+                p=_prevalences,
             ),
             history=expand(
                 f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/history.csv",
-                p=NONZERO_P,
+                p=_prevalences,
             ),
             metrics=expand(
                 f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/metrics.json",
-                p=NONZERO_P,
+                p=_prevalences,
             ),
         log:
             f"{R}/logs/finetune/{{init}}/{{target}}/{{artifact}}/seed{{seed}}.log",
         benchmark:
             f"{R}/benchmarks/finetune/{{init}}/{{target}}/{{artifact}}/seed{{seed}}.tsv"
+        wildcard_constraints:
+            artifact=one_of(_artifacts),
         conda:
             "../../envs/torch.yaml"
         threads: config["threads"]
@@ -69,8 +79,9 @@ if NONZERO_P:
             gpu=GPU,
         params:
             init=init_params,
-            prevalences=NONZERO_P,
+            prevalences=_prevalences,
             artifact=lambda wc: wc.artifact,
+            artifact_seed=lambda wc: artifact_seed_for(config, wc.seed),
             recipe=config["finetune"],
             device=config["device"],
             evaluation=config["evaluation"],
@@ -78,29 +89,31 @@ if NONZERO_P:
             "../scripts/finetune.py"
 
 
-rule evaluate_clean_model:
-    input:
-        model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
-        images=expand(
-            f"{R}/artifacts/{{{{target}}}}/{{artifact}}/images.npz", artifact=ARTIFACTS
-        ),
-    output:
-        metrics=expand(
-            f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{artifact}}/p0/seed{{{{seed}}}}/metrics.json",
-            artifact=ARTIFACTS,
-        ),
-    log:
-        f"{R}/logs/eval/{{init}}/{{target}}/p0/seed{{seed}}.log",
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=RES["train"]["mem_mb"],
-        runtime=RES["train"]["runtime"],
-        gpu=GPU,
-    params:
-        artifacts=ARTIFACTS,
-        evaluation=config["evaluation"],
-        device=config["device"],
-    script:
-        "../scripts/evaluate_clean.py"
+if HAS_P0 and CLEAN_MODEL_ARTIFACTS:
+
+    rule evaluate_clean_model:
+        input:
+            model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
+            images=clean_model_eval_images,
+        output:
+            metrics=expand(
+                f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{artifact}}/p0/seed{{{{seed}}}}/metrics.json",
+                artifact=CLEAN_MODEL_ARTIFACTS,
+            ),
+        log:
+            f"{R}/logs/eval/{{init}}/{{target}}/p0/seed{{seed}}.log",
+        conda:
+            "../../envs/torch.yaml"
+        threads: config["threads"]
+        resources:
+            mem_mb=RES["train"]["mem_mb"],
+            runtime=RES["train"]["runtime"],
+            gpu=GPU,
+        params:
+            artifacts=CLEAN_MODEL_ARTIFACTS,
+            artifact_seed=lambda wc: artifact_seed_for(config, wc.seed),
+            max_train_images=config["finetune"]["max_train_images"],
+            evaluation=config["evaluation"],
+            device=config["device"],
+        script:
+            "../scripts/evaluate_clean.py"

@@ -1,4 +1,6 @@
-"""Score one clean (p = 0) model on every artifact's clean, iid and ood test sets."""
+"""Score the shared clean (p = 0) model on the clean, iid and ood test sets of every artifact that shares
+it (its clean images are the raw data), each from the artifact images of the training seed's artifact
+seed; ``prevalence_realised`` records the model's training counts (no artifacted image at p = 0)."""
 
 import _common
 
@@ -15,10 +17,22 @@ seed = int(w.seed)
 model, meta = load_checkpoint(sm.input.model, pick_device(P.device))
 prep = Preprocessing.from_dict(meta["preprocessing"])
 for artifact, images, out in zip(P.artifacts, sm.input.images, sm.output.metrics, strict=True):
-    sets = study.protocol_sets(study.load_condition_data(images, 0.0), 0.0, seed)
+    data = study.load_condition_data(images, 0.0)
+    sets = study.protocol_sets(data, 0.0, seed, max_train_images=P.max_train_images)
     identity = {"init": w.init, "target": w.target, "artifact": artifact, "prevalence": 0.0, "seed": seed}
     metrics = study.evaluate(
-        model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
+        model,
+        prep,
+        sets,
+        evaluation=P.evaluation,
+        seed=seed,
+        device=P.device,
+        identity=identity,
+        groups=study.groups_of_test_images(data),
+    )
+    metrics["artifact_seed"] = P.artifact_seed
+    metrics["prevalence_realised"] = study.realised_prevalence(
+        data, 0.0, seed, max_train_images=P.max_train_images
     )
     write_json(out, metrics)
     s = metrics["sets"]

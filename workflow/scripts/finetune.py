@@ -1,8 +1,12 @@
 """Fine-tune one init on one target under the shortcut protocol, once per prevalence p, and score each.
 
-Rule ``finetune`` passes the single clean model (p = 0, artifact ``none``); rule ``finetune_shortcut``
-passes every p > 0 of one artifact. Each p starts again from the same init (same seed, same fresh head),
-so a model does not depend on which other prevalences share its job.
+Rule ``finetune`` passes the shared clean model (p = 0, artifact ``none``, on the raw target images);
+the shortcut rules pass every prevalence of one artifact: every p > 0, and p = 0 first for an artifact
+whose clean images are not the raw data (its own p = 0 model, trained on its clean images; at p = 0 the
+protocol puts the artifact on no image). Each p starts again from the same init (same seed, same fresh
+head), so a model does not depend on which other prevalences share its job. ``finetune.max_train_images``
+is applied before the protocol (``study.protocol_sets``); the realised prevalence is recorded in
+``metrics.json`` (``prevalence_realised``).
 """
 
 import _common
@@ -39,7 +43,8 @@ for p_name, model_path, history_path, metrics_path in outputs:
     timer = _common.Timer()
     if data is None:
         data = study.load_condition_data(sm.input.data, p)
-    sets = study.protocol_sets(data, p, seed)
+    cap = int(P.recipe.get("max_train_images", 0))
+    sets = study.protocol_sets(data, p, seed, max_train_images=cap)
     model, prep, info = study.make_init(
         init["spec"],
         checkpoint=str(sm.input.init) if sm.input.init else None,
@@ -54,8 +59,17 @@ for p_name, model_path, history_path, metrics_path in outputs:
     model, history = study.finetune_condition(model, prep, sets, recipe=P.recipe, seed=seed, device=P.device)
     identity = {"init": w.init, "target": w.target, "artifact": P.artifact, "prevalence": p, "seed": seed}
     metrics = study.evaluate(
-        model, prep, sets, evaluation=P.evaluation, seed=seed, device=P.device, identity=identity
+        model,
+        prep,
+        sets,
+        evaluation=P.evaluation,
+        seed=seed,
+        device=P.device,
+        identity=identity,
+        groups=study.groups_of_test_images(data),
     )
+    metrics["artifact_seed"] = P.artifact_seed
+    metrics["prevalence_realised"] = study.realised_prevalence(data, p, seed, max_train_images=cap)
     metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     metrics["epochs_run"] = len(history)
     meta = {
