@@ -6,22 +6,98 @@ import numpy as np
 import pytest
 
 from shortcut_psd import aggregate as agg
-from shortcut_psd import spectral
+from shortcut_psd import clustered, spectral
 from shortcut_psd.io import write_json
 
 FREQS = np.arange(9) / 16
+INITS = ["hi", "lo", "mid"]
+ARTIFACTS = ["hf", "lf", "mf"]
+PEAK = {"lo": 0.05, "mid": 0.25, "hi": 0.45, "lf": 0.05, "mf": 0.25, "hf": 0.45}
 
 
-def _curve(path, mean):
+def _peak(f0):
+    return np.exp(-((FREQS - f0) ** 2) / 0.01) + 0.01
+
+
+def _curve(path, mean, windows=False, groups=None):
     mean = np.asarray(mean, float)
-    write_json(
-        path,
-        {
-            "n": 10,
-            "scalars": spectral.curve_scalars(mean, FREQS),
-            "curve": {"freqs_cpp": FREQS, "mean": mean, "std": mean * 0, "ci_lo": mean, "ci_hi": mean},
+    d = {
+        "n": 10,
+        "scalars": spectral.curve_scalars(mean, FREQS),
+        "options": {"window": "hann"},
+        "curve": {"freqs_cpp": FREQS, "mean": mean, "std": mean * 0, "ci_lo": mean, "ci_hi": mean},
+    }
+    if windows:  # under "none" every curve is flat: alignment no longer tells inits apart
+        d["window_curves"] = {"hann": mean, "none": np.ones_like(mean)}
+    if groups is not None:
+        d["groups"] = {"names": groups, "n": [5] * len(groups), "curves": np.stack([mean] * len(groups))}
+    write_json(path, d)
+
+
+def _metrics(rng, y, groups, gap_effect):
+    """Per-image scores whose clean AUC is high and whose ood AUC falls by ``gap_effect``."""
+    clean = y + rng.normal(0, 0.6, y.size)
+    ood = clean - gap_effect * 3 * y
+    iid = clean + rng.normal(0, 0.1, y.size)
+    sets = {}
+    for name, s in {"clean": clean, "iid": iid, "ood": ood}.items():
+        sets[name] = clustered.auc_interval(y, s, groups=groups, n_boot=50, seed=0)
+    return {
+        "sets": sets,
+        "gap": sets["clean"]["auc"] - sets["ood"]["auc"],
+        "best_epoch": 2,
+        "test": {
+            "labels": y.astype(int).tolist(),
+            "groups": groups,
+            "scores": {"clean": clean.tolist(), "iid": iid.tolist(), "ood": ood.tolist()},
         },
+    }
+
+
+def make_results(root, seeds=(0, 1, 2)):
+    """3 inits x 3 artifacts x p in {0, 1}; an init's gradient PSD peaks where the same-named artifact's
+    PSD does, and that (init, artifact) cell gets the larger gap: a within-artifact link."""
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2 == 1
+    groups = [f"slab{i // 5}" for i in range(40)]
+    conds = []
+    for init in INITS:
+        for s in seeds:
+            _curve(
+                root / "psd" / "pretrained" / init / "t" / f"seed{s}" / "psd.json",
+                _peak(PEAK[init]),
+                True,
+                groups[::5],
+            )
+            for art in ARTIFACTS:
+                conds.append([init, "t", art, "1", s])
+                _curve(
+                    root / "psd" / "finetuned" / init / "t" / art / "p1" / f"seed{s}" / "psd.json",
+                    _peak(PEAK[init]),
+                )
+                for p in ("0", "1"):
+                    aligned = init[0] == art[0]
+                    effect = (0.5 if aligned else 0.1) + 0.02 * s if p == "1" else 0.0
+                    write_json(
+                        root / "eval" / init / "t" / art / f"p{p}" / f"seed{s}" / "metrics.json",
+                        _metrics(rng, y, groups, effect),
+                    )
+    for art in ARTIFACTS:
+        for s in seeds:
+            _curve(root / "artifacts" / "t" / art / f"seed{s}" / "psd.json", _peak(PEAK[art]), True)
+    return conds
+
+
+def run_all(root, conds, seeds, alpha=0.05):
+    records = agg.load_metrics(root, INITS, ["t"], ARTIFACTS, [0, 1], seeds)
+    auc = agg.auc_table(records)
+    summary, reps = agg.auc_summary(records, n_boot=300, seed=0)
+    tests = agg.init_tests(auc, reps, n_resamples=1000, seed=0, alpha=alpha)
+    per_seed = agg.alignment_per_seed(root, INITS, ARTIFACTS, ["t"], seeds, {s: s for s in seeds})
+    table, windows, assoc = agg.alignment_tables(
+        per_seed, auc, summary, ci=0.95, n_permutations=2000, n_boot=300, seed=0, alpha=alpha
     )
+    return auc, summary, tests, per_seed, table, windows, assoc
 
 
 def test_alignment_matches_the_spectral_module():
@@ -33,72 +109,67 @@ def test_alignment_matches_the_spectral_module():
     assert agg.alignment(np.ones(9), np.ones(9)) == pytest.approx({"cosine": 1.0, "overlap": 1.0})
 
 
-@pytest.fixture
-def results(tmp_path):
-    """Two inits x two artifacts x p in {0, 1} x three seeds; init 'hi' peaks where artifact 'hf' lives."""
-    low = np.exp(-FREQS / 0.05)
-    high = np.exp(-(0.5 - FREQS) / 0.05)
-    conds = []
-    for init, curve in {"lo": low, "hi": high}.items():
-        for s in range(3):
-            _curve(tmp_path / "psd" / "pretrained" / init / "t" / f"seed{s}" / "psd.json", curve)
-            conds.append([init, "t", "none", "0", s])
-            _curve(
-                tmp_path / "psd" / "finetuned" / init / "t" / "none" / "p0" / f"seed{s}" / "psd.json", curve
-            )
-            for art in ("lf", "hf"):
-                conds.append([init, "t", art, "1", s])
-                _curve(
-                    tmp_path / "psd" / "finetuned" / init / "t" / art / "p1" / f"seed{s}" / "psd.json", curve
-                )
-                for p in ("0", "1"):
-                    aligned = (init == "hi") == (art == "hf")
-                    gap = (0.6 if aligned else 0.1) + 0.01 * s if p == "1" else 0.0
-                    sets = {
-                        k: {"auc": v, "lo": v - 0.05, "hi": v + 0.05, "n": 50}
-                        for k, v in {"clean": 0.9, "iid": 0.95, "ood": 0.9 - gap}.items()
-                    }
-                    write_json(
-                        tmp_path / "eval" / init / "t" / art / f"p{p}" / f"seed{s}" / "metrics.json",
-                        {"sets": sets, "gap": gap, "best_epoch": 2},
-                    )
-    _curve(tmp_path / "artifacts" / "t" / "lf" / "psd.json", low)
-    _curve(tmp_path / "artifacts" / "t" / "hf" / "psd.json", high)
-    return tmp_path, conds
-
-
-def test_tables_from_job_outputs(results):
-    root, conds = results
-    auc = agg.auc_table(root, conds, ["hf", "lf"])
-    assert len(auc) == 2 * 2 * 2 * 3
+def test_tables_from_job_outputs(tmp_path):
+    conds = make_results(tmp_path)
+    auc, summary, tests, per_seed, table, windows, assoc = run_all(tmp_path, conds, [0, 1, 2])
+    assert len(auc) == 3 * 3 * 2 * 3
     np.testing.assert_allclose(auc["gap"], auc["auc_clean"] - auc["auc_ood"])
-    summ = agg.auc_summary(auc)
-    row = summ[(summ.init == "hi") & (summ.artifact == "hf") & (summ.prevalence == 1)].iloc[0]
-    assert row["gap_mean"] == pytest.approx(0.61) and row["n"] == 3
-    tests = agg.init_tests(auc, n_resamples=1000, seed=0)
-    assert set(tests["artifact"]) == {"hf", "lf"} and (tests["p_value"] <= 1).all()
-    scalars, persistence = agg.psd_tables(root, conds, ["hi", "lo"], ["t"], [0, 1, 2])
-    assert set(scalars["stage"]) == {"pre-trained", "fine-tuned"}
-    np.testing.assert_allclose(persistence["l1"], 0, atol=1e-12)  # unchanged curves persist exactly
-    per_seed, alignment, corr = agg.alignment_tables(
-        root,
-        auc,
-        ["hi", "lo"],
-        ["hf", "lf"],
-        ["t"],
-        [0, 1, 2],
-        ci=0.95,
-        n_permutations=1000,
-        n_boot=200,
-        seed=0,
-    )
-    assert len(alignment) == 4 and len(per_seed) == 12
-    cos = corr[corr.measure == "cosine"].iloc[0]
-    assert cos["rho"] > 0.5 and cos["n_pairs"] == 4  # aligned pairs have the larger gaps
+    # conditions: mean over seeds, intervals in range, units named
+    assert len(summary) == 3 * 3 * 2 and (summary["n_seeds"] == 3).all()
+    for c in ("auc_clean", "auc_iid", "auc_ood"):
+        assert ((summary[f"{c}_lo"] >= 0) & (summary[f"{c}_hi"] <= 1)).all()
+        assert (summary[f"{c}_lo"] <= summary[f"{c}_hi"]).all()
+    assert ((summary["gap_lo"] >= -1) & (summary["gap_hi"] <= 1)).all()
+    assert set(summary["resampled"]) == {"seeds (3) x groups (8)"}
+    row = summary[(summary.init == "hi") & (summary.artifact == "hf") & (summary.prevalence == 1)].iloc[0]
+    g = auc[(auc.init == "hi") & (auc.artifact == "hf") & (auc.prevalence == 1)]["gap"]
+    assert row["gap_mean"] == pytest.approx(g.mean())
+    # between inits: 3 vs 3 seeds cannot reach 0.05 (smallest p = 2 / C(6, 3) = 0.1): no p-value, a reason
+    assert tests["p_value"].isna().all() and tests["min_p"].eq(0.1).all()
+    assert tests["note"].str.contains("smallest attainable p of 0.1").all()
+    assert ((tests["diff_lo"] <= tests["diff"]) & (tests["diff"] <= tests["diff_hi"])).all()
+    # question 3: aligned cells have the larger gaps -> positive within-artifact statistic
+    assert len(table) == 9 and len(per_seed) == 9 * 3 * 2  # two windows recorded
+    prim = assoc[(assoc.primary) & (assoc.measure == "cosine") & (assoc.prevalence == 1)]
+    within = prim[prim.statistic == "within_artifact"].iloc[0]
+    assert within["estimate"] > 0.5 and -1 <= within["lo"] <= within["hi"] <= 1
+    assert within["resampled"] == "artifacts (3) x seeds (3)"
+    assert np.isnan(prim[prim.statistic == "pooled (description)"].iloc[0]["p_value"])
+    # 3 inits in 3 artifacts: smallest attainable p = 2 / 6^3 < 0.05, so a p-value is given
+    assert within["min_p"] == pytest.approx(2 / 216) and np.isfinite(within["p_value"])
+    # window sensitivity: under the flat "none" curves the alignment is the same for every init
+    none = windows[windows.window == "none"]
+    assert np.allclose(none["cosine_mean"], none["cosine_mean"].iloc[0])
+    assert set(assoc["window"]) == {"hann", "none"}
 
 
-def test_missing_metrics_file_is_named(results):
-    root, conds = results
-    (root / "eval" / "hi" / "t" / "hf" / "p1" / "seed0" / "metrics.json").unlink()
+def test_init_tests_print_p_values_where_the_design_allows(tmp_path):
+    conds = make_results(tmp_path)
+    tests = run_all(tmp_path, conds, [0, 1, 2], alpha=0.2)[2]
+    assert tests["p_value"].notna().all() and (tests["p_holm"] >= tests["p_value"]).all()
+
+
+def test_one_seed_runs_to_tables_and_says_what_is_missing(tmp_path):
+    conds = make_results(tmp_path, seeds=(0,))
+    auc, summary, tests, per_seed, table, windows, assoc = run_all(tmp_path, conds, [0])
+    assert (summary["n_seeds"] == 1).all()
+    assert summary["resampled"].str.contains("1 seed, so seed-to-seed variation is not in the interval").all()
+    assert summary["auc_clean_lo"].notna().all()  # the test-group interval is still given
+    assert tests["p_value"].isna().all() and tests["note"].str.contains("1 vs 1 seeds").all()
+    assert assoc[assoc.statistic == "within_artifact"]["resampled"].str.contains("1 seed").all()
+
+
+def test_missing_metrics_file_is_named(tmp_path):
+    make_results(tmp_path)
+    (tmp_path / "eval" / "hi" / "t" / "hf" / "p1" / "seed0" / "metrics.json").unlink()
     with pytest.raises(Exception, match="seed0/metrics.json"):
-        agg.auc_table(root, conds, ["hf", "lf"])
+        agg.load_metrics(tmp_path, INITS, ["t"], ARTIFACTS, [0, 1], [0, 1, 2])
+
+
+def test_metrics_without_per_image_scores_ask_for_a_rerun(tmp_path):
+    make_results(tmp_path, seeds=(0,))
+    records = agg.load_metrics(tmp_path, INITS, ["t"], ARTIFACTS, [0, 1], [0])
+    for r in records:
+        r.pop("test")
+    with pytest.raises(Exception, match="rerun the fine-tuning jobs"):
+        agg.auc_summary(records, n_boot=50)

@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from shortcut_psd.metrics import _rank_aucs, auc_with_ci, evaluate_sets, predict_scores
+from shortcut_psd.clustered import weighted_auc
+from shortcut_psd.metrics import auc_with_ci, evaluate_sets, predict_scores
 from shortcut_psd.models import Preprocessing
 from shortcut_psd.shortcut import build_sets
 
@@ -30,12 +31,13 @@ def test_auc_matches_sklearn_and_ci_brackets_it():
     assert big["hi"] - big["lo"] < r["hi"] - r["lo"]
 
 
-def test_rank_auc_equals_sklearn_with_ties():
+def test_weighted_auc_equals_sklearn_on_resamples_with_ties():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 50).astype(bool)
     s = rng.integers(0, 5, 50).astype(float)  # many ties
     idx = rng.integers(0, 50, (20, 50))
-    got = _rank_aucs(y, s, idx)
+    weights = np.stack([np.bincount(i, minlength=50) for i in idx]).astype(float)
+    got = weighted_auc(y, s, weights)
     for b in range(20):
         yb = y[idx[b]]
         if yb.all() or not yb.any():
@@ -77,4 +79,4 @@ def test_evaluate_sets_gap_for_an_artifact_reader():
     assert res["shortcut_gap"] == pytest.approx(res["test_clean"]["auc"] - 0.0)
     assert res["shortcut_gap_lo"] <= res["shortcut_gap"] <= res["shortcut_gap_hi"]
     only = evaluate_sets(CornerReader(), prep, sets, names=["val"], n_boot=0)
-    assert set(only) == {"val"} and np.isnan(only["val"]["lo"])
+    assert set(only) == {"val", "scores"} and np.isnan(only["val"]["lo"])

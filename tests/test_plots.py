@@ -90,7 +90,9 @@ CASES = {
     "gradient_psd_alone": lambda: P.plot_gradient_psd(grad_df()),
     "before_after": lambda: P.plot_before_after(before_after_df()),
     "auc_vs_prevalence": lambda: P.plot_auc_vs_prevalence(auc_df()),
-    "alignment_vs_gap": lambda: P.plot_alignment_vs_gap(align_df(), rho=0.71, p=0.012),
+    "alignment_vs_gap": lambda: P.plot_alignment_vs_gap(
+        align_df(), "within-artifact ρ = 0.71 [0.20, 0.95], p = 0.012"
+    ),
     "alignment_no_stats": lambda: P.plot_alignment_vs_gap(align_df()),
     "examples": lambda: P.plot_examples(examples(), "Artifacts", difference=("clean", "photon_noise")),
     "heatmap": lambda: P.plot_heatmap(heat_df(), "init", "artifact", "gap_mean", "Shortcut gap"),

@@ -31,11 +31,27 @@ TABLE_COLUMNS = {
         "prevalence",
         "auc_clean_mean",
         "auc_clean_lo",
+        "auc_clean_hi",
         "auc_ood_mean",
         "gap_mean",
-        "n",
+        "gap_lo",
+        "gap_hi",
+        "n_seeds",
+        "n_groups",
+        "resampled",
     ],
-    "init_tests": ["artifact", "prevalence", "init_a", "init_b", "diff", "p_value", "p_holm"],
+    "init_tests": [
+        "artifact",
+        "prevalence",
+        "init_a",
+        "init_b",
+        "diff",
+        "diff_lo",
+        "diff_hi",
+        "p_value",
+        "min_p",
+        "note",
+    ],
     "psd_scalars": [
         "stage",
         "init",
@@ -57,7 +73,23 @@ TABLE_COLUMNS = {
         "centroid_change",
     ],
     "alignment": ["init", "artifact", "prevalence", "cosine", "overlap", "gap_mean", "gap_lo", "gap_hi"],
-    "alignment_correlation": ["prevalence", "measure", "rho", "p_value", "rho_lo", "rho_hi", "n_pairs"],
+    "alignment_windows": ["init", "artifact", "window", "primary", "cosine_mean", "overlap_mean"],
+    "alignment_association": [
+        "prevalence",
+        "measure",
+        "window",
+        "primary",
+        "statistic",
+        "estimate",
+        "lo",
+        "hi",
+        "p_value",
+        "min_p",
+        "n_artifacts",
+        "n_seeds",
+        "resampled",
+        "note",
+    ],
     "datasets": ["dataset", "split", "class", "images"],
 }
 FIGURES = [
@@ -101,6 +133,12 @@ def test_every_table_is_well_formed(smoke):
     np.testing.assert_allclose(auc["gap"], auc["auc_clean"] - auc["auc_ood"], atol=1e-5)
     # 3 inits x 2 artifacts x {0, 1} x 2 seeds, p = 0 models scored on every artifact
     assert len(auc) == 3 * 2 * 2 * 2
+    summ = pd.read_csv(results / "tables" / "auc_summary.csv")
+    for c in ("auc_clean", "auc_iid", "auc_ood"):  # intervals inside the AUC's range, never a t-interval
+        assert summ[f"{c}_lo"].between(0, 1).all() and summ[f"{c}_hi"].between(0, 1).all(), c
+    assert summ["resampled"].str.startswith("seeds (2) x groups (").all()
+    tests = pd.read_csv(results / "tables" / "init_tests.csv")
+    assert tests["p_value"].isna().all() and tests["note"].str.contains("smallest attainable p").all()
     scal = pd.read_csv(results / "tables" / "psd_scalars.csv")
     fr = scal[["frac_low", "frac_mid", "frac_high"]].sum(axis=1)
     np.testing.assert_allclose(fr, 1.0, atol=1e-4)
@@ -163,8 +201,10 @@ def test_editing_one_artifact_plans_exactly_its_downstream_jobs(smoke, tmp_path)
     rules = {r for r, _ in jobs}
     # upstream of the artifact, or other artifacts' models: never planned
     assert not rules & {"prepare_dataset", "edit_source", "pretrain", "psd_pretrained"}, rules
-    assert [w for r, w in jobs if r == "inject_artifact"] == [
-        {"target": "brain_tissue", "artifact": "band_high"}
+    # one artifact image set per artifact seed (artifact_seed + training seed: seeds 0 and 1)
+    assert sorted((w["aseed"], w["artifact"]) for r, w in jobs if r == "inject_artifact") == [
+        ("0", "band_high"),
+        ("1", "band_high"),
     ]
     assert "finetune" not in rules, "the clean (p = 0) models do not depend on any artifact"
     finetunes = [w for r, w in jobs if r == "finetune_shortcut"]
@@ -172,3 +212,39 @@ def test_editing_one_artifact_plans_exactly_its_downstream_jobs(smoke, tmp_path)
     assert len(finetunes) == 3 * 2  # 3 inits x 2 seeds (the p > 0 models of each share a job)
     # downstream of the artifact: the clean models' scoring on it, PSDs of the refitted models, tables
     assert {"evaluate_clean_model", "psd_finetuned", "aggregate", "figures"} <= rules
+
+
+@pytest.fixture(scope="module")
+def one_seed(tmp_path_factory):
+    """A study with one seed, two inits and photon noise (its own p = 0 baseline), run to the report."""
+    base = tmp_path_factory.mktemp("one_seed")
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg.update(results=str(base / "results"), seeds=[0])
+    cfg["inits"] = {k: v for k, v in cfg["inits"].items() if k in ("scratch", "photos")}
+    cfg["artifacts"] = {
+        "tag": {"kind": "tag"},
+        "photon_noise": {"kind": "photon_noise", "baseline_dose": 2000.0, "dose_fraction": 0.1},
+    }
+    cfg_path = write_config(base / "one_seed.yaml", cfg)
+    res = snakemake("--cores", "2", "--configfile", str(cfg_path), timeout=1500)
+    assert res.returncode == 0, res.stdout[-6000:]
+    rep = snakemake("--cores", "1", "--configfile", str(cfg_path), "--report", str(base / "report.html"))
+    assert rep.returncode == 0, rep.stdout[-4000:]
+    yield base / "results", res.stdout
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_one_seed_runs_to_the_report_and_says_what_is_missing(one_seed):
+    results, log = one_seed
+    summ = pd.read_csv(results / "tables" / "auc_summary.csv")
+    assert (summ["n_seeds"] == 1).all() and summ["auc_clean_lo"].notna().all()
+    assert summ["resampled"].str.contains("1 seed, so seed-to-seed variation is not in the interval").all()
+    tests = pd.read_csv(results / "tables" / "init_tests.csv")
+    assert tests["p_value"].isna().all() and tests["note"].str.contains("1 vs 1 seeds").all()
+    assoc = pd.read_csv(results / "tables" / "alignment_association.csv")
+    within = assoc[assoc.statistic == "within_artifact"]
+    assert within["p_value"].isna().all() and within["note"].str.contains("at least 3 inits").all()
+    # photon noise's p = 0 model is its own (trained on baseline-dose images), in its shortcut job
+    own = results / "finetune" / "photos" / "brain_tissue" / "photon_noise" / "p0" / "seed0" / "model.pt"
+    assert own.exists()
+    assert not (results / "finetune" / "photos" / "brain_tissue" / "tag" / "p0").exists()

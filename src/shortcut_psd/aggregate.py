@@ -1,27 +1,32 @@
 """Turn the per-job outputs (metrics.json, psd.json) into the study's tables.
 
 Torch-free on purpose: it runs in the light analysis environment and reads the PSD curves from the JSON
-siblings that :meth:`shortcut_psd.spectral.PSDResult.save` writes next to every ``psd.npz``.
+siblings that :meth:`shortcut_psd.spectral.PSDResult.save` writes next to every ``psd.npz``. The
+inference is defined in docs/DEFINITIONS.md, "Statistics": AUC intervals resample seeds and groups of
+test images (:mod:`shortcut_psd.clustered`); question 3 is tested within artifacts
+(:mod:`shortcut_psd.association`); a p-value is printed only where the design can reach ``alpha``.
 
-Layout read (``R`` = the results folder)::
+Layout read (``R`` = the results folder; ``a`` = the artifact seed of training seed ``s``)::
 
-    R/eval/{init}/{target}/{artifact}/p{p}/seed{seed}/metrics.json
-    R/psd/pretrained/{init}/{target}/seed{seed}/psd.json
-    R/psd/finetuned/{init}/{target}/{artifact}/p{p}/seed{seed}/psd.json   (p = 0 under artifact "none")
-    R/artifacts/{target}/{artifact}/psd.json
+    R/eval/{init}/{target}/{artifact}/p{p}/seed{s}/metrics.json
+    R/psd/pretrained/{init}/{target}/seed{s}/psd.json
+    R/psd/finetuned/{init}/{target}/{artifact}/p{p}/seed{s}/psd.json
+    R/artifacts/{target}/{artifact}/seed{a}/psd.json
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shortcut_psd import stats
+from shortcut_psd import association, clustered, stats
 from shortcut_psd.errors import DataError
 from shortcut_psd.io import read_json
 
@@ -34,18 +39,31 @@ def fmt_p(p: float) -> str:
 
 
 def read_curve(path: str | os.PathLike) -> dict[str, Any]:
-    """A PSD JSON as ``{freqs, mean, lo, hi, n, scalars}`` (numpy arrays); errors name the file."""
+    """A PSD JSON as ``{freqs, mean, lo, hi, n, scalars, group_names, group_n, group_curves,
+    window_curves}`` (numpy arrays; the group and window entries None when absent); errors name the file."""
     path = Path(path).with_suffix(".json")
     try:
         d = read_json(path)
         c = d["curve"]
+
+        def arr(v):
+            return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+        groups = d.get("groups")
         return {
             "freqs": np.asarray(c["freqs_cpp"], dtype=float),
-            "mean": np.asarray(c["mean"], dtype=float),
-            "lo": np.asarray(c["ci_lo"], dtype=float),
-            "hi": np.asarray(c["ci_hi"], dtype=float),
+            "mean": arr(c["mean"]),
+            "lo": arr(c["ci_lo"]),
+            "hi": arr(c["ci_hi"]),
             "n": int(d["n"]),
             "scalars": {k: (np.nan if v is None else float(v)) for k, v in d["scalars"].items()},
+            "group_names": groups["names"] if groups else None,
+            "group_n": groups["n"] if groups else None,
+            "group_curves": np.asarray(groups["curves"], dtype=float) if groups else None,
+            "window_curves": {
+                k: np.asarray(v, dtype=float) for k, v in (d.get("window_curves") or {}).items()
+            },
+            "window": d.get("options", {}).get("window"),
         }
     except FileNotFoundError as exc:
         raise DataError(f"PSD file {path} is missing; rerun the PSD step that writes it") from exc
@@ -74,70 +92,231 @@ def alignment(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------------
-def auc_table(
-    results: str | os.PathLike, conditions: Sequence[Sequence[Any]], artifacts: Sequence[str]
-) -> pd.DataFrame:
-    """One row per scored model: AUC (with bootstrap CI) on clean/iid/ood and the shortcut gap."""
-    rows = []
-    evaluated = set()
-    for init, target, art, p, seed in conditions:
-        arts = artifacts if art == "none" else [art]
-        for a in arts:
-            evaluated.add((init, target, a, fmt_p(p), int(seed)))
-    for init, target, a, p, seed in sorted(evaluated):
-        path = Path(results) / "eval" / init / target / a / f"p{p}" / f"seed{seed}" / "metrics.json"
+# AUC: per model, per condition (seeds x groups), between inits
+# ------------------------------------------------------------------------------------------------
+def load_metrics(
+    results: str | os.PathLike,
+    inits: Sequence[str],
+    targets: Sequence[str],
+    artifacts: Sequence[str],
+    prevalences: Sequence[float],
+    seeds: Sequence[int],
+) -> list[dict[str, Any]]:
+    """Every scored model's metrics.json (one per init, target, artifact, p, seed), with its identity."""
+    out = []
+    for init, t, a, p, s in itertools.product(inits, targets, artifacts, prevalences, seeds):
+        path = Path(results) / "eval" / init / t / a / f"p{fmt_p(p)}" / f"seed{int(s)}" / "metrics.json"
         try:
             m = read_json(path)
         except FileNotFoundError as exc:
             raise DataError(f"metrics file {path} is missing; rerun its fine-tuning job") from exc
-        row: dict[str, Any] = {
-            "init": init,
-            "target": target,
-            "artifact": a,
-            "prevalence": float(p),
-            "seed": seed,
-        }
+        m["_key"] = {"init": init, "target": t, "artifact": a, "prevalence": float(p), "seed": int(s)}
+        out.append(m)
+    return out
+
+
+def auc_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per scored model: AUC (cluster-bootstrap CI over test groups) on clean/iid/ood and the gap."""
+    rows = []
+    for m in records:
+        row: dict[str, Any] = dict(m["_key"])
         for s in TEST_SETS:
             d = m["sets"][s]
             row[f"auc_{s}"] = d["auc"]
             row[f"auc_{s}_lo"] = d["lo"]
             row[f"auc_{s}_hi"] = d["hi"]
         row["gap"] = m["gap"]
+        row["gap_lo"] = m.get("gap_lo")
+        row["gap_hi"] = m.get("gap_hi")
         row["best_epoch"] = m.get("best_epoch")
         row["n_test"] = m["sets"]["clean"].get("n")
+        row["n_test_groups"] = m["sets"]["clean"].get("n_groups")
+        realised = (m.get("prevalence_realised") or {}).get("train") or {}
+        row["train_artifact_fraction"] = realised.get("fraction")
         rows.append(row)
     df = pd.DataFrame(rows)
-    return df.astype({c: float for c in df.columns if c.startswith("auc_") or c == "gap"})
+    return df.astype({c: float for c in df.columns if c.startswith(("auc_", "gap"))})
 
 
-def auc_summary(auc: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
-    cols = [f"auc_{s}" for s in TEST_SETS] + ["gap"]
-    return stats.summarise(auc, ["init", "target", "artifact", "prevalence"], cols, ci=ci)
+def _replicates(records: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int) -> dict[tuple, dict]:
+    """Per model: AUC of each test set (and the gap) under ``n_boot`` group resamples shared by every model
+    of a target (they are scored on the same test images), plus the point values."""
+    by_target: dict[str, list] = {}
+    for m in records:
+        by_target.setdefault(m["_key"]["target"], []).append(m)
+    out: dict[tuple, dict] = {}
+    for t_index, (target, ms) in enumerate(sorted(by_target.items())):
+        test = ms[0].get("test")
+        if not test:
+            raise DataError(
+                f"metrics of target '{target}' hold no per-image test scores (written by an older version); "
+                "rerun the fine-tuning jobs"
+            )
+        y = np.asarray(test["labels"], dtype=bool)
+        groups = test.get("groups")
+        codes, n_groups = clustered.group_codes(groups, y.size)
+        w = clustered.cluster_weights(codes, n_groups, n_boot, np.random.default_rng([seed, t_index]))
+        for m in ms:
+            if m["test"].get("groups") != groups or len(m["test"]["labels"]) != y.size:
+                raise DataError(
+                    f"models of target '{target}' were scored on different test images; rerun them"
+                )
+            k = m["_key"]
+            key = (k["init"], k["target"], k["artifact"], k["prevalence"], k["seed"])
+            reps = {s: clustered.weighted_auc(y, m["test"]["scores"][s], w) for s in TEST_SETS}
+            reps["gap"] = reps["clean"] - reps["ood"]
+            point = {s: m["sets"][s]["auc"] for s in TEST_SETS}
+            point["gap"] = m["gap"]
+            out[key] = {"reps": reps, "point": point, "n_groups": n_groups, "grouped": groups is not None}
+    return out
 
 
-def init_tests(auc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
-    """Permutation tests between inits on the gap, per (target, artifact, p); p = 0 rows have no artifact."""
+def _resampled(n_seeds: int, n_groups: int, grouped: bool) -> str:
+    unit = f"groups ({n_groups})" if grouped else f"images ({n_groups})"
+    if n_seeds > 1:
+        return f"seeds ({n_seeds}) x {unit}"
+    return f"{unit}; 1 seed, so seed-to-seed variation is not in the interval"
+
+
+def auc_summary(
+    records: Sequence[Mapping[str, Any]], *, n_boot: int = 2000, seed: int = 0, ci: float = 0.95
+) -> tuple[pd.DataFrame, dict]:
+    """Per condition (init, target, artifact, p): the mean over seeds of each AUC and of the gap, with a
+    percentile interval that resamples seeds and test groups (:func:`clustered.seed_group_replicates`).
+
+    Returns the table and the replicates per condition (used by :func:`init_tests`).
+    """
+    reps = _replicates(records, n_boot=n_boot, seed=seed)
+    conds: dict[tuple, list] = {}
+    for key in sorted(reps):
+        conds.setdefault(key[:4], []).append(key)
+    rows, cond_reps = [], {}
+    for c_index, (cond, keys) in enumerate(sorted(conds.items())):
+        rng = np.random.default_rng([seed, 1, c_index])
+        row: dict[str, Any] = dict(zip(("init", "target", "artifact", "prevalence"), cond, strict=True))
+        cond_reps[cond] = {}
+        for s in (*TEST_SETS, "gap"):
+            name = f"auc_{s}" if s != "gap" else "gap"
+            per_seed = np.stack([reps[k]["reps"][s] for k in keys])
+            r = clustered.seed_group_replicates(per_seed, rng)
+            cond_reps[cond][s] = r
+            lo, hi = clustered.percentile_interval(r, ci)
+            row[f"{name}_mean"] = float(np.nanmean([reps[k]["point"][s] for k in keys]))
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+        first = reps[keys[0]]
+        row["n_seeds"] = len(keys)
+        row["n_groups"] = first["n_groups"]
+        row["resampled"] = _resampled(len(keys), first["n_groups"], first["grouped"])
+        rows.append(row)
+    return pd.DataFrame(rows), {"conditions": cond_reps, "per_model": reps}
+
+
+def min_two_sample_p(n_a: int, n_b: int) -> float:
+    """Smallest two-sided p of a permutation test between samples of ``n_a`` and ``n_b`` distinct values."""
+    return 2.0 / math.comb(n_a + n_b, n_a) if n_a and n_b else float("nan")
+
+
+INIT_TEST_COLUMNS = [
+    "target",
+    "artifact",
+    "prevalence",
+    "init_a",
+    "init_b",
+    "mean_a",
+    "mean_b",
+    "diff",
+    "diff_lo",
+    "diff_hi",
+    "p_value",
+    "p_holm",
+    "min_p",
+    "n_a",
+    "n_b",
+    "resampled",
+    "note",
+]
+
+
+def init_tests(
+    auc: pd.DataFrame,
+    replicates: Mapping[str, Any],
+    *,
+    n_resamples: int,
+    seed: int,
+    ci: float = 0.95,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Gap differences between inits per (target, artifact, p > 0).
+
+    ``diff`` = mean gap of ``init_a`` minus that of ``init_b``; its interval resamples each init's seeds
+    independently and the test groups once for both (they share the test images). The permutation test
+    between the two sets of seeds (:func:`stats.permutation_test`, Holm within each (target, artifact, p))
+    is printed only where its smallest attainable p, ``2 / C(n_a + n_b, n_a)``, is at most ``alpha``.
+    """
     sub = auc[auc["prevalence"] > 0]
     if sub.empty or sub["init"].nunique() < 2:
-        return pd.DataFrame(
-            columns=[
-                "target",
-                "artifact",
-                "prevalence",
-                "init_a",
-                "init_b",
-                "mean_a",
-                "mean_b",
-                "diff",
-                "p_value",
-                "p_holm",
-                "n_a",
-                "n_b",
-            ]
-        )
-    return stats.pairwise_init_tests(
-        sub, metric="gap", by=("target", "artifact", "prevalence"), n_resamples=n_resamples, seed=seed
-    )
+        return pd.DataFrame(columns=INIT_TEST_COLUMNS)
+    per_model = replicates["per_model"]
+    rows = []
+    for f_index, ((t, a, p), group) in enumerate(
+        sub.groupby(["target", "artifact", "prevalence"], sort=True)
+    ):
+        family = []
+        rng = np.random.default_rng([seed, 2, f_index])
+        seeds_of = {i: sorted(g["seed"].astype(int)) for i, g in group.groupby("init", sort=True)}
+        for ia, ib in itertools.combinations(sorted(seeds_of), 2):
+            ga = group[group["init"] == ia]["gap"].to_numpy(float)
+            gb = group[group["init"] == ib]["gap"].to_numpy(float)
+            ra = np.stack([per_model[(ia, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ia]])
+            rb = np.stack([per_model[(ib, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ib]])
+            diff_reps = clustered.seed_group_replicates(ra, rng) - clustered.seed_group_replicates(rb, rng)
+            lo, hi = clustered.percentile_interval(diff_reps, ci)
+            min_p = min_two_sample_p(len(ga), len(gb))
+            row = {
+                "target": t,
+                "artifact": a,
+                "prevalence": float(p),
+                "init_a": ia,
+                "init_b": ib,
+                "mean_a": float(np.nanmean(ga)),
+                "mean_b": float(np.nanmean(gb)),
+                "diff": float(np.nanmean(ga) - np.nanmean(gb)),
+                "diff_lo": lo,
+                "diff_hi": hi,
+                "p_value": np.nan,
+                "min_p": min_p,
+                "n_a": len(ga),
+                "n_b": len(gb),
+                "resampled": _resampled(
+                    min(len(ga), len(gb)),
+                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["n_groups"],
+                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["grouped"],
+                ),
+                "note": "",
+            }
+            if np.isfinite(min_p) and min_p <= alpha:
+                row["p_value"] = stats.permutation_test(ga, gb, n_resamples=n_resamples, seed=seed)["p_value"]
+            else:
+                row["note"] = (
+                    f"no p-value: {len(ga)} vs {len(gb)} seeds give a smallest attainable p of {min_p:.3g} "
+                    f"> alpha {alpha:g}; add seeds (seeds:) for a test"
+                )
+            family.append(row)
+        for r, ph in zip(family, stats.holm([r["p_value"] for r in family]), strict=True):
+            r["p_holm"] = float(ph)
+        rows.extend(family)
+    return pd.DataFrame(rows, columns=INIT_TEST_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------------
+# Spectra: scalars, persistence, alignment and question 3
+# ------------------------------------------------------------------------------------------------
+def _pretrained_path(r: Path, init: str, target: str, seed: int) -> Path:
+    return r / "psd" / "pretrained" / init / target / f"seed{int(seed)}" / "psd.json"
+
+
+def _artifact_path(r: Path, target: str, artifact: str, aseed: int) -> Path:
+    return r / "artifacts" / target / artifact / f"seed{int(aseed)}" / "psd.json"
 
 
 def psd_tables(
@@ -151,46 +330,30 @@ def psd_tables(
     r = Path(results)
     scal_rows, pers_rows = [], []
     pre: dict[tuple[str, str, int], dict] = {}
-    for init in inits:
-        for t in targets:
-            for s in seeds:
-                c = read_curve(r / "psd" / "pretrained" / init / t / f"seed{s}" / "psd.json")
-                pre[(init, t, int(s))] = c
-                scal_rows.append(
-                    {
-                        "stage": "pre-trained",
-                        "init": init,
-                        "target": t,
-                        "artifact": "",
-                        "prevalence": np.nan,
-                        "seed": int(s),
-                        "n_images": c["n"],
-                        **c["scalars"],
-                    }
-                )
-    for init, t, a, p, s in conditions:
-        c = read_curve(r / "psd" / "finetuned" / init / t / a / f"p{p}" / f"seed{s}" / "psd.json")
+    for init, t, s in itertools.product(inits, targets, seeds):
+        c = read_curve(_pretrained_path(r, init, t, s))
+        pre[(init, t, int(s))] = c
         scal_rows.append(
             {
-                "stage": "fine-tuned",
+                "stage": "pre-trained",
                 "init": init,
                 "target": t,
-                "artifact": a,
-                "prevalence": float(p),
+                "artifact": "",
+                "prevalence": np.nan,
                 "seed": int(s),
                 "n_images": c["n"],
                 **c["scalars"],
             }
         )
+    for init, t, a, p, s in conditions:
+        c = read_curve(r / "psd" / "finetuned" / init / t / a / f"p{p}" / f"seed{s}" / "psd.json")
+        ident = {"init": init, "target": t, "artifact": a, "prevalence": float(p), "seed": int(s)}
+        scal_rows.append({"stage": "fine-tuned", **ident, "n_images": c["n"], **c["scalars"]})
         before = pre[(init, t, int(s))]
         dist = stats.curve_distance(before["mean"], c["mean"])
         pers_rows.append(
             {
-                "init": init,
-                "target": t,
-                "artifact": a,
-                "prevalence": float(p),
-                "seed": int(s),
+                **ident,
                 "l1": dist["l1"],
                 "js": dist["js"],
                 "cosine_similarity": 1.0 - dist["cosine"],
@@ -202,107 +365,114 @@ def psd_tables(
     return pd.DataFrame(scal_rows), pd.DataFrame(pers_rows)
 
 
-def alignment_tables(
+def alignment_per_seed(
     results: str | os.PathLike,
-    auc: pd.DataFrame,
     inits: Sequence[str],
     artifacts: Sequence[str],
     targets: Sequence[str],
     seeds: Sequence[int],
+    artifact_seeds: Mapping[int, int],
+) -> pd.DataFrame:
+    """Alignment of each init's pre-fine-tuning gradient PSD (seed ``s``) with each artifact's PSD (of the
+    artifact seed that training seed ``s`` used), under the configured window and under every window
+    recorded in the PSD files (column ``window``; ``primary`` marks the configured one)."""
+    r = Path(results)
+    rows = []
+    for t in targets:
+        arts = {
+            (a, int(s)): read_curve(_artifact_path(r, t, a, artifact_seeds[int(s)]))
+            for a in artifacts
+            for s in seeds
+        }
+        for init, s in itertools.product(inits, seeds):
+            g = read_curve(_pretrained_path(r, init, t, s))
+            for a in artifacts:
+                q = arts[(a, int(s))]
+                windows = {g["window"]: (g["mean"], q["mean"])}
+                for w, gc in g["window_curves"].items():
+                    if w in q["window_curves"] and w != g["window"]:
+                        windows[w] = (gc, q["window_curves"][w])
+                for w, (gc, qc) in windows.items():
+                    rows.append(
+                        {
+                            "init": init,
+                            "target": t,
+                            "artifact": a,
+                            "seed": int(s),
+                            "window": w,
+                            "primary": w == g["window"],
+                            **alignment(gc, qc),
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def alignment_tables(
+    per_seed: pd.DataFrame,
+    auc: pd.DataFrame,
+    summary: pd.DataFrame,
     *,
     ci: float,
     n_permutations: int,
     n_boot: int,
     seed: int,
+    alpha: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Alignment of each init's pre-fine-tuning gradient PSD with each artifact PSD, against the gap.
-
-    Returns ``(per_seed, summary, correlation)``: per-seed alignment and gap rows (the bootstrap unit),
-    the summary per (init, target, artifact, p) with the alignment of the seed-mean curve and the gap's
-    mean and CI over seeds, and the Spearman correlation per (target, p, measure).
+    """Question 3 tables: ``alignment`` (per init, target, artifact, p > 0: seed-mean alignment under the
+    configured window and the gap with its seeds x groups interval), ``alignment_windows`` (seed-mean
+    alignment under every window) and ``alignment_association`` (per target, p, measure and window: the
+    within-artifact and within-init statistics with interval and test, and the pooled rho as a description).
     """
-    r = Path(results)
-    per_seed = []
-    summary = []
-    for t in targets:
-        art_curves = {a: read_curve(r / "artifacts" / t / a / "psd.json")["mean"] for a in artifacts}
-        for init in inits:
-            curves = {
-                s: read_curve(r / "psd" / "pretrained" / init / t / f"seed{s}" / "psd.json")["mean"]
-                for s in seeds
-            }
-            mean_curve = np.mean([_unit(c) for c in curves.values()], axis=0)
-            for a in artifacts:
-                al_mean = alignment(mean_curve, art_curves[a])
-                sub = auc[
-                    (auc["init"] == init)
-                    & (auc["target"] == t)
-                    & (auc["artifact"] == a)
-                    & (auc["prevalence"] > 0)
-                ]
-                for p, g in sub.groupby("prevalence"):
-                    gap = stats.mean_ci(g["gap"].to_numpy(), ci=ci)
-                    summary.append(
+    key = ["init", "target", "artifact"]
+    al_mean = (
+        per_seed.groupby(key + ["window", "primary"], sort=True)[list(ALIGNMENT_MEASURES)]
+        .mean()
+        .reset_index()
+    )
+    windows = al_mean.rename(columns={m: f"{m}_mean" for m in ALIGNMENT_MEASURES})
+    prim = al_mean[al_mean["primary"]].drop(columns="primary")
+    gaps = summary[summary["prevalence"] > 0][key + ["prevalence", "gap_mean", "gap_lo", "gap_hi", "n_seeds"]]
+    table = prim.merge(gaps, on=key, how="inner").sort_values(key + ["prevalence"]).reset_index(drop=True)
+
+    assoc = []
+    shortcut = auc[auc["prevalence"] > 0]
+    for (t, p), g_auc in shortcut.groupby(["target", "prevalence"], sort=True):
+        inits = sorted(g_auc["init"].unique())
+        arts = sorted(g_auc["artifact"].unique())
+        seeds = sorted(g_auc["seed"].astype(int).unique())
+        gap3 = np.full((len(inits), len(arts), len(seeds)), np.nan)
+        for row in g_auc.itertuples():
+            gap3[inits.index(row.init), arts.index(row.artifact), seeds.index(int(row.seed))] = row.gap
+        ps_t = per_seed[per_seed["target"] == t]
+        for w, ps in ps_t.groupby("window", sort=True):
+            primary = bool(ps["primary"].iloc[0])
+            for measure in ALIGNMENT_MEASURES:
+                a3 = np.full_like(gap3, np.nan)
+                for row in ps.itertuples():
+                    if row.init in inits and row.artifact in arts and int(row.seed) in seeds:
+                        a3[inits.index(row.init), arts.index(row.artifact), seeds.index(int(row.seed))] = (
+                            getattr(row, measure)
+                        )
+                for r in association.association_rows(
+                    a3, gap3, n_permutations=n_permutations, n_boot=n_boot, seed=seed, ci=ci, alpha=alpha
+                ):
+                    assoc.append(
                         {
-                            "init": init,
                             "target": t,
-                            "artifact": a,
                             "prevalence": float(p),
-                            "cosine": al_mean["cosine"],
-                            "overlap": al_mean["overlap"],
-                            "gap_mean": gap["mean"],
-                            "gap_lo": gap["lo"],
-                            "gap_hi": gap["hi"],
-                            "n_seeds": gap["n"],
+                            "measure": measure,
+                            "window": w,
+                            "primary": primary,
+                            **r,
                         }
                     )
-                    for _, row in g.iterrows():
-                        al = alignment(curves[int(row["seed"])], art_curves[a])
-                        per_seed.append(
-                            {
-                                "init": init,
-                                "target": t,
-                                "artifact": a,
-                                "prevalence": float(p),
-                                "seed": int(row["seed"]),
-                                **al,
-                                "gap": row["gap"],
-                            }
-                        )
-    per_seed_df = pd.DataFrame(per_seed)
-    summary_df = pd.DataFrame(summary)
-    corr_rows = []
-    if not summary_df.empty:
-        for (t, p), g in summary_df.groupby(["target", "prevalence"]):
-            ps = per_seed_df[(per_seed_df["target"] == t) & (per_seed_df["prevalence"] == p)]
-            for measure in ALIGNMENT_MEASURES:
-                rc = stats.rank_correlation(
-                    g[measure], g["gap_mean"], n_permutations=n_permutations, seed=seed
-                )
-                bs = stats.bootstrap_rank_correlation(
-                    ps,
-                    x=measure,
-                    y="gap",
-                    unit="seed",
-                    pair_cols=("init", "artifact"),
-                    n_boot=n_boot,
-                    seed=seed,
-                    ci=ci,
-                )
-                corr_rows.append(
-                    {
-                        "target": t,
-                        "prevalence": float(p),
-                        "measure": measure,
-                        "rho": rc["rho"],
-                        "p_value": rc["p_value"],
-                        "rho_lo": bs["lo"],
-                        "rho_hi": bs["hi"],
-                        "n_pairs": rc["n"],
-                        "n_boot_valid": bs["n_boot_valid"],
-                    }
-                )
-    return per_seed_df, summary_df, pd.DataFrame(corr_rows)
+    assoc_df = pd.DataFrame(assoc)
+    if not assoc_df.empty:
+        assoc_df = assoc_df.sort_values(
+            ["target", "prevalence", "primary", "window", "measure"],
+            ascending=[True, True, False, True, True],
+        ).reset_index(drop=True)
+    return table, windows, assoc_df
 
 
 def dataset_table(card_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -310,6 +480,7 @@ def dataset_table(card_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     for path in card_paths:
         card = read_json(path)
         counts = card.get("counts", {})
+        groups = card.get("groups", {}) or {}
         for split, per_class in counts.items():
             for cls, n in per_class.items():
                 rows.append(
@@ -318,6 +489,7 @@ def dataset_table(card_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
                         "split": split,
                         "class": cls,
                         "images": n,
+                        "groups_in_split": groups.get(split),
                         "image_size": "x".join(map(str, card.get("image_size", []))),
                         "sources": "; ".join(_source_names(card)),
                     }

@@ -329,8 +329,7 @@ def plot_auc_vs_prevalence(
 @_styled
 def plot_alignment_vs_gap(
     df: pd.DataFrame,
-    rho: float | None = None,
-    p: float | None = None,
+    stat: str | None = None,
     *,
     title: str = "Alignment of gradient PSD with artifact PSD vs shortcut gap",
     xlabel: str = "alignment (gradient PSD vs artifact PSD)",
@@ -338,7 +337,9 @@ def plot_alignment_vs_gap(
     """Scatter of alignment against shortcut gap per (init, artifact), gap CI as error bars.
 
     ``df`` columns: ``init, artifact, alignment, gap_mean, gap_lo, gap_hi``. Colour = init, marker =
-    artifact. ``rho`` and ``p`` (Spearman and its p-value), when given, are written in the title.
+    artifact; a thin grey line joins the inits of one artifact (in order of alignment), because question 3
+    is read within an artifact. ``stat`` (for example the within-artifact statistic with its interval and
+    p-value) is written under the title.
     """
     _require(df, ["init", "artifact", "alignment", "gap_mean", "gap_lo", "gap_hi"], "plot_alignment_vs_gap")
     _nonempty(df, "plot_alignment_vs_gap")
@@ -347,8 +348,12 @@ def plot_alignment_vs_gap(
     colours = _colours(df["init"])
     arts = sorted(df["artifact"].unique(), key=str)
     markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(arts)}
+    for a in arts:
+        line = df[df["artifact"] == a].sort_values("alignment")
+        ax.plot(line["alignment"], line["gap_mean"], color="0.75", lw=0.8, zorder=0)
     for _, r in df.iterrows():
-        yerr = np.array([[r["gap_mean"] - r["gap_lo"]], [r["gap_hi"] - r["gap_mean"]]]).clip(min=0)
+        yerr = np.array([[r["gap_mean"] - r["gap_lo"]], [r["gap_hi"] - r["gap_mean"]]])
+        yerr = np.nan_to_num(yerr, nan=0.0).clip(min=0)
         ax.errorbar(
             r["alignment"],
             r["gap_mean"],
@@ -363,12 +368,7 @@ def plot_alignment_vs_gap(
     ax.axhline(0.0, color="0.3", ls=":", lw=1.0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("shortcut gap\nAUC(clean) − AUC(ood)")
-    stat = ""
-    if rho is not None:
-        stat = f"Spearman ρ = {rho:.2f}"
-        if p is not None:
-            stat += f", p = {p:.2g}"
-    ax.set_title(f"{title}\n{stat}" if stat else title)
+    ax.set_title(f"{title}\n{stat}" if stat else title, fontsize=10)
     init_h = [Line2D([], [], color=colours[i], marker="o", ls="none", ms=8) for i in colours]
     art_h = [Line2D([], [], color="0.3", marker=markers[a], ls="none", ms=8) for a in arts]
     _two_legends_outside(

@@ -34,6 +34,7 @@ rule aggregate:
         targets=TARGETS,
         seeds=SEEDS,
         prevalences=config["prevalences"],
+        artifact_seeds={s: artifact_seed_for(config, s) for s in SEEDS},
         stats=config["stats"],
         bands=config["psd"]["bands_cpp"],
         init_specs=config["inits"],
@@ -45,14 +46,12 @@ rule figures:
     input:
         auc_summary=f"{R}/tables/auc_summary.csv",
         alignment=f"{R}/tables/alignment.csv",
-        correlation=f"{R}/tables/alignment_correlation.csv",
+        association=f"{R}/tables/alignment_association.csv",
         psd=psd_files(),
         artifact_psd=artifact_psd_files(),
         spectra=source_spectrum_files(),
         source_data=[f"{R}/sources/{s}/{e}/data.npz" for s, e in source_pairs(config)],
-        artifact_images=[
-            f"{R}/artifacts/{t}/{a}/images.npz" for t in TARGETS for a in ARTIFACTS
-        ],
+        artifact_images=artifact_image_files(),
     output:
         **{
             f"{f}_{ext}": (
@@ -86,6 +85,7 @@ rule figures:
         seeds=SEEDS,
         conditions=[list(c) for c in CONDITIONS],
         artifact_specs=config["artifacts"],
+        artifact_seeds={s: artifact_seed_for(config, s) for s in SEEDS},
     script:
         "../scripts/figures.py"
 

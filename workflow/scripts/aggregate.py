@@ -10,22 +10,27 @@ from shortcut_psd.io import write_csv  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 st = P.stats
-auc = agg.auc_table(P.results, P.conditions, P.artifacts)
+timer = _common.Timer()
+records = agg.load_metrics(P.results, P.inits, P.targets, P.artifacts, P.prevalences, P.seeds)
+auc = agg.auc_table(records)
 log.info("AUC table: %d scored models", len(auc))
-summary = agg.auc_summary(auc, ci=st["ci"])
-tests = agg.init_tests(auc, n_resamples=st["permutations"], seed=st["seed"])
+summary, replicates = agg.auc_summary(records, n_boot=st["bootstrap"], seed=st["seed"], ci=st["ci"])
+tests = agg.init_tests(
+    auc, replicates, n_resamples=st["permutations"], seed=st["seed"], ci=st["ci"], alpha=st["alpha"]
+)
 scalars, persistence = agg.psd_tables(P.results, P.conditions, P.inits, P.targets, P.seeds)
-_, alignment, correlation = agg.alignment_tables(
-    P.results,
+per_seed = agg.alignment_per_seed(
+    P.results, P.inits, P.artifacts, P.targets, P.seeds, {int(k): int(v) for k, v in P.artifact_seeds.items()}
+)
+alignment, windows, association = agg.alignment_tables(
+    per_seed,
     auc,
-    P.inits,
-    P.artifacts,
-    P.targets,
-    P.seeds,
+    summary,
     ci=st["ci"],
     n_permutations=st["permutations"],
     n_boot=st["bootstrap"],
     seed=st["seed"],
+    alpha=st["alpha"],
 )
 datasets = agg.dataset_table(sm.input.cards)
 tables = {
@@ -35,11 +40,13 @@ tables = {
     "psd_scalars": scalars,
     "psd_persistence": persistence,
     "alignment": alignment,
-    "alignment_correlation": correlation,
+    "alignment_windows": windows,
+    "alignment_association": association,
     "datasets": datasets,
 }
 for name, frame in tables.items():
     write_csv(sm.output[name], frame.round(6))
     log.info("wrote %s (%d rows)", sm.output[name], len(frame))
-if not correlation.empty:
-    log.info("alignment vs gap:\n%s", correlation.to_string(index=False))
+if not association.empty:
+    log.info("alignment vs gap (question 3):\n%s", association.to_string(index=False))
+log.info("aggregation took %s", timer)

@@ -11,12 +11,13 @@ import pandas as pd  # noqa: E402
 
 from shortcut_psd import plots  # noqa: E402
 from shortcut_psd.aggregate import read_curve  # noqa: E402
-from shortcut_psd.stats import mean_ci  # noqa: E402
+from shortcut_psd.clustered import seed_group_curves  # noqa: E402
 
 sm = snakemake  # noqa: F821
 P = sm.params
 R = Path(P.results)
 multi_target = len(P.targets) > 1
+ASEEDS = sorted({int(v) for v in P.artifact_seeds.values()})
 
 
 def out(name):
@@ -30,15 +31,17 @@ def curve_rows(curve, **labels):
 
 
 def seed_mean(paths, **labels):
-    """Mean curve over seeds (each normalised to sum 1) with a t-CI over seeds."""
+    """Mean curve over seeds (each normalised to sum 1) with a band that resamples seeds and test groups."""
     curves = [read_curve(p) for p in paths]
-    stack = np.stack([c["mean"] / c["mean"].sum() for c in curves])
-    lo, hi = [], []
-    for col in stack.T:
-        m = mean_ci(col)
-        lo.append(m["lo"])
-        hi.append(m["hi"])
-    return pd.DataFrame({"freq": curves[0]["freqs"], "power": stack.mean(0), "lo": lo, "hi": hi, **labels})
+    mean, lo, hi, _ = seed_group_curves(curves, n_boot=1000, seed=0)
+    return pd.DataFrame({"freq": curves[0]["freqs"], "power": mean, "lo": lo, "hi": hi, **labels})
+
+
+def artifact_curve(t, a):
+    """An artifact's PSD, averaged over the artifact seeds the training seeds used."""
+    curves = [read_curve(R / "artifacts" / t / a / f"seed{s}" / "psd.json") for s in ASEEDS]
+    mean = np.mean([c["mean"] / c["mean"].sum() for c in curves], axis=0)
+    return pd.DataFrame({"freq": curves[0]["freqs"], "power": mean})
 
 
 def tlabel(init, target):
@@ -69,9 +72,7 @@ grad = pd.concat(
 )
 art = pd.concat(
     [
-        curve_rows(
-            read_curve(R / "artifacts" / t / a / "psd.json"), artifact=a if not multi_target else f"{a} ({t})"
-        )
+        artifact_curve(t, a).assign(artifact=a if not multi_target else f"{a} ({t})")
         for t in P.targets
         for a in P.artifacts
     ]
@@ -92,7 +93,8 @@ for i in P.inits:
             )
         )
         sub = conds[(conds.init == i) & (conds.target == t) & (conds.p.astype(float) == p_min)]
-        a0 = sub["artifact"].iloc[0]
+        # the shared clean model when there is one (an artifact's own p = 0 model sees its clean images)
+        a0 = "none" if (sub["artifact"] == "none").any() else sub["artifact"].iloc[0]
         paths = [
             R / "psd" / "finetuned" / i / t / a0 / f"p{pp}" / f"seed{s}" / "psd.json"
             for pp, s in zip(sub[sub.artifact == a0].p, sub[sub.artifact == a0].seed, strict=True)
@@ -117,19 +119,26 @@ plots.save(plots.plot_auc_vs_prevalence(long.drop(columns="target")), out("auc_v
 
 # 5. alignment vs gap at the largest prevalence; 6. gap heat map
 al = pd.read_csv(sm.input.alignment)
-corr = pd.read_csv(sm.input.correlation)
+assoc = pd.read_csv(sm.input.association)
 p_max = al["prevalence"].max() if not al.empty else 1.0
 al_max = al[al["prevalence"] == p_max].rename(columns={"cosine": "alignment"})
 if multi_target:
     al_max = al_max.assign(init=al_max["init"] + " (" + al_max["target"] + ")")
-c = corr[(corr["prevalence"] == p_max) & (corr["measure"] == "cosine")]
-rho = float(c["rho"].iloc[0]) if len(c) else None
-pval = float(c["p_value"].iloc[0]) if len(c) else None
+stat = None
+c = assoc[
+    (assoc["prevalence"] == p_max)
+    & (assoc["measure"] == "cosine")
+    & assoc["primary"].astype(bool)
+    & (assoc["statistic"] == "within_artifact")
+]
+if len(c) == 1 and not multi_target:
+    r = c.iloc[0]
+    stat = f"within-artifact ρ = {r['estimate']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]"
+    stat += f", p = {r['p_value']:.2g}" if pd.notna(r["p_value"]) else " (no p-value: see table)"
 plots.save(
     plots.plot_alignment_vs_gap(
         al_max[["init", "artifact", "alignment", "gap_mean", "gap_lo", "gap_hi"]],
-        rho=rho,
-        p=pval,
+        stat,
         title=f"Alignment vs shortcut gap (p = {p_max:g})",
         xlabel="alignment (cosine, gradient PSD vs artifact PSD)",
     ),

@@ -1,0 +1,220 @@
+"""ROC-AUC and its intervals when test images come in groups (slabs, patients) and models in seeds.
+
+Torch-free (the analysis environment imports it). Definitions (docs/DEFINITIONS.md, "Statistics"):
+
+- **Weighted AUC.** ``AUC_w = sum_{i pos, j neg} w_i w_j [s_i > s_j] + 0.5 [s_i = s_j]`` divided by
+  ``W_pos * W_neg``: the Mann-Whitney AUC with each image counted ``w`` times. With unit weights it is
+  ``sklearn.metrics.roc_auc_score``. A bootstrap resample is a weight vector (how often each image was
+  drawn), so one sort of the scores serves every resample: :func:`weighted_auc` is ``O(B N)`` after one
+  ``O(N log N)`` sort and handles ties by mid-ranks. scikit-learn's ``roc_auc_score`` takes one weight
+  vector per call; a loop over 2,000 resamples costs ~100x more, hence the hand-written vectorised form.
+- **Cluster bootstrap.** Overlapping patches of one slab (or images of one patient) are not independent,
+  so a resample draws *groups* with replacement and every image of a drawn group gets weight = the number
+  of times its group was drawn (:func:`cluster_weights`). Without groups each image is its own group.
+  A resample draws ``n - 1`` of the ``n`` units (groups here, seeds below): the bootstrap variance of a
+  mean is then unbiased (with ``n`` draws it is ``(n - 1) / n`` of the usual estimate, which leaves a
+  percentile interval too narrow with few units; the coverage tests in ``tests/test_clustered.py`` failed
+  at 0.88 with ``n`` draws and 5 seeds). Percentile intervals of an AUC stay in [0, 1].
+- **Seeds x groups.** A condition (init, target, artifact, p) is trained with several seeds and scored on
+  the same test images. Its interval resamples both units: in replicate ``b`` the seeds are drawn with
+  replacement and the test groups are drawn once (the same group weights for every seed, because the
+  seeds share the test images: a crossed design), and the statistic is the mean over the drawn seeds
+  (:func:`seed_group_replicates`). With one seed only the groups are resampled, and the table says so.
+
+scipy.stats.bootstrap resamples one axis of independent observations; it has no cluster or crossed
+resampling, which is why the resampling is written here (tests compare it with exact enumeration and
+check its coverage by simulation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "group_codes",
+    "cluster_weights",
+    "weighted_auc",
+    "auc_interval",
+    "seed_group_replicates",
+    "percentile_interval",
+    "seed_group_curves",
+]
+
+
+def group_codes(groups: Any, n: int) -> tuple[np.ndarray, int]:
+    """Integer codes ``(n,)`` of the group labels and the number of groups (each image its own group when
+    ``groups`` is None)."""
+    if groups is None:
+        return np.arange(n), n
+    g = np.asarray(groups).astype(str).ravel()
+    if g.shape != (n,):
+        raise ValueError(f"groups must have one label per image ({n}); got shape {g.shape}")
+    _, codes = np.unique(g, return_inverse=True)
+    return codes.astype(np.int64), int(codes.max()) + 1 if n else 0
+
+
+def cluster_weights(codes: np.ndarray, n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_boot, n)`` image weights of ``n_boot`` cluster-bootstrap resamples (see module docstring)."""
+    n_draws = max(n_groups - 1, 1)
+    draws = rng.integers(0, n_groups, size=(int(n_boot), n_draws))
+    counts = np.zeros((int(n_boot), n_groups))
+    np.add.at(counts, (np.arange(int(n_boot))[:, None], draws), 1.0)
+    return counts[:, codes]
+
+
+def weighted_auc(y: Any, scores: Any, weights: Any | None = None) -> np.ndarray | float:
+    """Weighted ROC-AUC (mid-ranks for ties) of binary ``y`` (bool, True = positive) and ``scores``.
+
+    ``weights`` ``(N,)`` gives a float, ``(B, N)`` one AUC per row, None unit weights. NaN where the
+    weights leave one class empty.
+    """
+    y = np.asarray(y, dtype=bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"{s.size} scores for {y.size} labels")
+    w = np.ones((1, y.size)) if weights is None else np.asarray(weights, dtype=np.float64)
+    single = w.ndim == 1
+    w = np.atleast_2d(w)
+    if w.shape[1] != y.size:
+        raise ValueError(f"weights have {w.shape[1]} columns for {y.size} images")
+    order = np.argsort(s, kind="stable")
+    s_sorted, y_sorted, w_sorted = s[order], y[order], w[:, order]
+    # Block of tied scores around each sorted position: [start, end).
+    _, start_of_value, counts = np.unique(s_sorted, return_index=True, return_counts=True)
+    block = np.repeat(np.arange(len(start_of_value)), counts)
+    start, end = start_of_value[block], (start_of_value + counts)[block]
+    neg_w = w_sorted * ~y_sorted
+    cum = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(neg_w, axis=1)], axis=1)
+    below = cum[:, start]
+    tied = cum[:, end] - below
+    pos_w = w_sorted * y_sorted
+    num = (pos_w * (below + 0.5 * tied)).sum(axis=1)
+    den = pos_w.sum(axis=1) * neg_w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    if weights is None or single:
+        return float(auc[0])
+    return auc
+
+
+def percentile_interval(replicates: Any, ci: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the finite replicates (NaN, NaN when there are none)."""
+    r = np.asarray(replicates, dtype=np.float64).ravel()
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - ci) / 2
+    lo, hi = np.quantile(r, [a, 1 - a])
+    return float(lo), float(hi)
+
+
+def auc_interval(
+    y: Any,
+    scores: Any,
+    *,
+    groups: Any = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ci: float = 0.95,
+    weights: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """AUC with a cluster-bootstrap percentile interval over ``groups`` (images when None).
+
+    Returns ``{auc, lo, hi, n, n_pos, n_neg, n_groups, n_boot_used, resampled}``; ``weights`` (B, N)
+    replaces the drawn resamples (to pair several AUCs on the same images).
+    """
+    y = np.asarray(y, dtype=bool).ravel()
+    codes, n_groups = group_codes(groups, y.size)
+    out: dict[str, Any] = {
+        "auc": float("nan"),
+        "lo": float("nan"),
+        "hi": float("nan"),
+        "n": int(y.size),
+        "n_pos": int(y.sum()),
+        "n_neg": int((~y).sum()),
+        "n_groups": int(n_groups),
+        "n_boot_used": 0,
+        "resampled": "groups" if groups is not None else "images",
+    }
+    if y.all() or not y.any():
+        return out
+    out["auc"] = weighted_auc(y, scores)
+    if weights is None and n_boot > 0:
+        weights = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
+    if weights is not None:
+        boot = weighted_auc(y, scores, weights)
+        out["lo"], out["hi"] = percentile_interval(boot, ci)
+        out["n_boot_used"] = int(np.isfinite(boot).sum())
+    return out
+
+
+def seed_group_replicates(per_seed: Any, rng: np.random.Generator) -> np.ndarray:
+    """Replicates of a mean over seeds under the seeds x groups bootstrap.
+
+    ``per_seed`` ``(S, B)``: column ``b`` holds each seed's statistic under the ``b``-th group resample
+    (the same group weights for every seed). Replicate ``b`` draws ``S - 1`` seeds with replacement (see
+    the module docstring) and averages their column-``b`` values; with ``S == 1`` it is the group resample
+    alone, with ``S == 2`` one seed's value. Returns ``(B,)``.
+    """
+    v = np.asarray(per_seed, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] == 0:
+        raise ValueError(f"per_seed must be (seeds, replicates); got shape {v.shape}")
+    n_seeds, n_boot = v.shape
+    if n_seeds == 1:
+        return v[0].copy()
+    idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds - 1))
+    return v[idx, np.arange(n_boot)[:, None]].mean(axis=1)
+
+
+def seed_group_curves(
+    members: list[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Mean spectral curve over seeds with a seeds x groups percentile band.
+
+    ``members``: one dict per seed with ``mean`` (n_bins,) and, when the PSD was taken with groups,
+    ``group_names``, ``group_n`` and ``group_curves`` (n_groups, n_bins). Each seed's curve is normalised
+    to sum 1; the estimate is their mean. Replicate ``b`` draws ``G - 1`` of the ``G`` groups named by any
+    seed (one draw shared by all seeds: they share the test images) and recomputes each seed's
+    image-weighted mean curve, then averages ``S - 1`` seeds drawn with replacement (one seed: none).
+    Returns ``(mean, lo, hi, resampled)``; the band is NaN when neither seeds nor groups can be resampled.
+    """
+    if not members:
+        raise ValueError("seed_group_curves needs at least one curve")
+    unit = [np.asarray(m["mean"], dtype=np.float64) for m in members]
+    unit = [c / c.sum() if c.sum() > 0 else c for c in unit]
+    mean = np.mean(unit, axis=0)
+    grouped = all(m.get("group_curves") is not None for m in members)
+    names = sorted({str(g) for m in members for g in m.get("group_names") or []}) if grouped else []
+    n_seeds = len(members)
+    rng = np.random.default_rng(seed)
+    if grouped and len(names) >= 2:
+        index = {g: i for i, g in enumerate(names)}
+        codes = np.arange(len(names))
+        counts = cluster_weights(codes, len(names), n_boot, rng)  # (B, G) group counts
+        reps = []
+        for m in members:
+            cols = [index[str(g)] for g in m["group_names"]]
+            w = counts[:, cols] * np.asarray(m["group_n"], dtype=np.float64)[None, :]
+            curves = np.asarray(m["group_curves"], dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = (w @ curves) / w.sum(axis=1, keepdims=True)
+                r = r / r.sum(axis=1, keepdims=True)
+            reps.append(r)
+        stack = np.stack(reps)  # (S, B, bins)
+        resampled = f"seeds ({n_seeds}) x groups ({len(names)})" if n_seeds > 1 else f"groups ({len(names)})"
+    elif n_seeds > 1:
+        stack = np.repeat(np.stack(unit)[:, None, :], n_boot, axis=1)
+        resampled = f"seeds ({n_seeds})"
+    else:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan, "none: one seed without groups"
+    if n_seeds > 1:
+        idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds - 1))
+        boot = stack[idx, np.arange(n_boot)[:, None]].mean(axis=1)
+    else:
+        boot = stack[0]
+    a = (1 - ci) / 2
+    lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
+    return mean, lo, hi, resampled
