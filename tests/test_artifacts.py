@@ -240,7 +240,7 @@ def test_tag_draws_the_glyph_where_asked_and_is_broadband():
     for band in ("frac_low", "frac_mid", "frac_high"):
         assert psd.scalars[band] > 0.1
     with pytest.raises(DataError, match="does not fit"):
-        apply_artifact("tag", crops(1, 8), seed=0, size=7)
+        apply_artifact("tag", crops(1, 8), seed=0, size=7, margin=2)
 
 
 def _mean_w2_on_tag(n: int, window: str, tukey_alpha: float = 0.5, **tag) -> tuple[float, float]:
@@ -261,9 +261,15 @@ def test_default_tag_sits_where_the_default_window_keeps_it(n):
     assert default_window == "hann"
     on_tag, overall = _mean_w2_on_tag(n, default_window)
     assert on_tag >= overall  # not in the window's low region
-    # the old default, a corner, was where the window erases the mark (at 32 px: 0.002 vs 0.14)
-    corner, _ = _mean_w2_on_tag(n, default_window, position="top-left")
+    # the old default, 2 px from a corner, was where the window erases the mark (at 32 px: 0.002 vs 0.14)
+    corner, _ = _mean_w2_on_tag(n, default_window, position="top-left", margin=2)
     assert corner < overall
+    # and the default mark leaves the centre pixel, whose tissue sets a brain patch's label, untouched
+    params = artifact_defaults("tag")
+    mask = tag_mask(
+        n, n, size=params["size"], position=params["position"], margin=None, glyph=params["glyph"]
+    )
+    assert not mask[n // 2, n // 2]
     # and the windowed difference keeps that share of the mark's energy (the difference is the tag's
     # pixels times their varying contrast to the image, so the share is close to the mean, not equal)
     x = crops(4, n)
@@ -279,7 +285,7 @@ def test_tukey_window_keeps_more_of_a_corner_tag_than_hann():
     # the tag: it keeps about a quarter (0.246) of the image mean, 15 times Hann's share but not most of
     # the weight; alpha 0.25 (4 px tapers) keeps 0.75 of it.
     def ratio(window, alpha=0.5):
-        on_tag, overall = _mean_w2_on_tag(32, window, alpha, position="top-left")
+        on_tag, overall = _mean_w2_on_tag(32, window, alpha, position="top-left", margin=2)
         return on_tag / overall
 
     hann, tukey = ratio("hann"), ratio("tukey")

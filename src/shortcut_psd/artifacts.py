@@ -279,20 +279,25 @@ def band_noise(
     return images.copy(), (images + noise).astype(np.float32)
 
 
-def tag_mask(height: int, width: int, *, size: int, position: str, margin: int, glyph: str) -> np.ndarray:
-    """Boolean (H, W) mask of ``glyph`` scaled (nearest neighbour) to ``size`` px high at ``position``."""
+def tag_mask(
+    height: int, width: int, *, size: int, position: str, margin: int | None, glyph: str
+) -> np.ndarray:
+    """Boolean (H, W) mask of ``glyph`` scaled (nearest neighbour) to ``size`` px high at ``position``,
+    ``margin`` px from the named edges; ``margin=None`` puts it a third of the free space in from them."""
     base = GLYPHS[glyph]
     gh, gw = size, max(1, round(size * base.shape[1] / base.shape[0]))
     rows = np.arange(gh) * base.shape[0] // gh
     cols = np.arange(gw) * base.shape[1] // gw
     mark = base[rows][:, cols]
-    if gh + 2 * margin > height or gw + 2 * margin > width:
+    my = (height - gh) // 3 if margin is None else margin
+    mx = (width - gw) // 3 if margin is None else margin
+    if gh + 2 * my > height or gw + 2 * mx > width or gh > height or gw > width:
         raise DataError(
             f"tag: a {gh}x{gw} px mark with margin {margin} does not fit a {height}x{width} image; "
             "lower size or margin"
         )
-    top = {"top": margin, "bottom": height - margin - gh}.get(position.split("-")[0], (height - gh) // 2)
-    left = {"left": margin, "right": width - margin - gw}.get(position.split("-")[-1], (width - gw) // 2)
+    top = {"top": my, "bottom": height - my - gh}.get(position.split("-")[0], (height - gh) // 2)
+    left = {"left": mx, "right": width - mx - gw}.get(position.split("-")[-1], (width - gw) // 2)
     mask = np.zeros((height, width), dtype=bool)
     mask[top : top + gh, left : left + gw] = mark
     return mask
@@ -305,19 +310,22 @@ def tag(
     *,
     glyph: str = "R",
     size: int = 7,
-    position: str = "center",
-    margin: int = 2,
+    position: str = "top-left",
+    margin: int | None = None,
     intensity: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A small mark (the letter R by default) at a fixed place: a spatial, non-spectral control.
 
     The ``glyph`` (``R``, ``L`` or ``square``; a 5x7 pixel font scaled by nearest neighbour to ``size`` px
     high) is drawn ``margin`` px from the ``position`` corner (``top-left``, ``top-right``, ``bottom-left``,
-    ``bottom-right``) or in the middle (``center``, the default; ``margin`` then only limits the size) by
-    setting its pixels, in every channel, to ``intensity`` in [0, 1]. ``clean`` is the unchanged images.
-    The default is the centre because the default 2-D Hann window of the artifact PSD is near 0 at the
-    border: a corner mark (``top-left``) keeps a mean squared window of 0.002 over its pixels against 0.14
-    over a 32 px image, so the window would erase it from its PSD; at the centre it keeps 0.83.
+    ``bottom-right``) or in the middle (``center``; ``margin`` then only limits the size) by setting its
+    pixels, in every channel, to ``intensity`` in [0, 1]. ``clean`` is the unchanged images.
+    The default, ``margin=None``, places the mark a third of the free space in from the corner: between
+    the corner and the centre. Not at the corner, because the default 2-D Hann window of the artifact PSD
+    is near 0 at the border (a mark 2 px from the corner keeps a mean squared window of 0.002 over its
+    pixels against 0.14 over a 32 px image, so the window would erase it from its PSD; the default keeps
+    about 0.4); not at the centre, because the centre pixel's tissue sets a brain patch's label, and a mark
+    over it destroys the real signal even in clean models.
     Spectral signature: broadband: the sharp-edged mark spreads power over low, mid and high frequencies;
     it is localised in space, not in frequency.
     """
@@ -371,7 +379,8 @@ def _validate_artifact(kind: str, p: dict[str, Any]) -> None:
         if p["position"] not in POSITIONS:
             raise ConfigError(f"tag: position={p['position']!r} is not one of {list(POSITIONS)}")
         _integer("tag: size", p["size"], 3)
-        _integer("tag: margin", p["margin"], 0)
+        if p["margin"] is not None:
+            _integer("tag: margin", p["margin"], 0)
         _number("tag: intensity", p["intensity"], lo=0, lo_open=False, hi=1)
 
 
