@@ -27,6 +27,14 @@ Inits (:func:`build_init`), as dicts (the config names them; nothing is imported
   prefix to strip); with ``strict`` true any missing or unexpected backbone key is a
   :class:`ModelError` listing a few. A shape mismatch always fails.
 
+- ``{"kind": "file", "path": ..., "layout": "radimagenet" | "torchvision"}``: published weights in their
+  own key layout, mapped to timm's, with the preprocessing they were trained with (see
+  :mod:`shortcut_psd.weights`; always strict).
+
+Architecture record: :class:`Arch` (timm name, every kwarg, ``in_chans``, ``num_classes``) is what every
+model is built from (:func:`init_arch` decides which kwargs an init uses); a model built here carries its
+record, and :func:`save_checkpoint` stores that record, so a reload rebuilds exactly the trained model.
+
 Checkpoints (:func:`save_checkpoint` / :func:`load_checkpoint`) hold only tensors and plain Python
 types, so they are always read with ``torch.load(weights_only=True)``: a file that would run code when
 unpickled is refused.
@@ -42,7 +50,7 @@ import os
 import pickle
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +84,148 @@ def check_arch(arch: str) -> None:
         )
 
 
-def create_model(arch: str, *, num_classes: int, in_chans: int, **kwargs: Any) -> nn.Module:
-    """A timm model with random weights (``pretrained=False``; never touches the network)."""
-    check_arch(arch)
+#: attribute under which a model built here carries its :class:`Arch` (survives deepcopy)
+ARCH_ATTR = "shortcut_psd_arch"
+_RESERVED_KWARGS = ("in_chans", "num_classes", "pretrained", "pretrained_cfg_overlay")
+
+
+@dataclass(frozen=True, eq=True)
+class Arch:
+    """The one record of an architecture: timm name, every keyword argument, input channels and classes.
+
+    Every place that builds or rebuilds a model goes through it (:meth:`create`, :func:`create_model`,
+    :func:`build_init`, :func:`save_checkpoint`, :func:`load_checkpoint`, the config check), and a model
+    built here carries its record (``model.shortcut_psd_arch``), so that a checkpoint stores the options
+    the model was really built with, not the config's.
+    """
+
+    name: str
+    in_chans: int
+    num_classes: int
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ModelError(f"an architecture needs a timm model name; got {self.name!r}")
+        kwargs = dict(self.kwargs or {})
+        clash = sorted(set(kwargs) & set(_RESERVED_KWARGS))
+        if clash:
+            raise ModelError(
+                f"model options {clash} cannot be given as kwargs of '{self.name}': in_chans and "
+                "num_classes come from the data and the init, pretrained from the init kind; remove them"
+            )
+        object.__setattr__(self, "kwargs", _plain(kwargs, "model kwargs"))
+        object.__setattr__(self, "in_chans", int(self.in_chans))
+        object.__setattr__(self, "num_classes", int(self.num_classes))
+
+    def create(self, *, pretrained: bool = False, **timm_options: Any) -> nn.Module:
+        """The timm model (random weights unless ``pretrained``), carrying this record."""
+        check_arch(self.name)
+        try:
+            model = timm.create_model(
+                self.name,
+                pretrained=pretrained,
+                num_classes=self.num_classes,
+                in_chans=self.in_chans,
+                **timm_options,
+                **dict(self.kwargs),
+            )
+        except TypeError as exc:
+            raise ModelError(f"cannot create '{self.name}' with options {dict(self.kwargs)}: {exc}") from exc
+        record = self if pretrained is False else self.replace(name=model_arch(model))
+        setattr(model, ARCH_ATTR, record)
+        return model
+
+    def replace(self, **changes: Any) -> Arch:
+        return Arch(**{**self.to_fields(), **changes})
+
+    def to_fields(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in_chans": self.in_chans,
+            "num_classes": self.num_classes,
+            "kwargs": dict(self.kwargs),
+        }
+
+    def to_meta(self) -> dict[str, Any]:
+        """The checkpoint meta keys of this record (``arch``, ``model_kwargs``, ``in_chans``, ``num_classes``)."""
+        return {
+            "arch": self.name,
+            "model_kwargs": dict(self.kwargs),
+            "in_chans": self.in_chans,
+            "num_classes": self.num_classes,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Arch:
+        return cls(
+            meta["arch"], int(meta["in_chans"]), int(meta["num_classes"]), meta.get("model_kwargs") or {}
+        )
+
+
+def arch_of(model: nn.Module) -> Arch | None:
+    """The record a model was built with, with its current ``num_classes`` and ``in_chans`` (a reset head
+    changes them), or None for a model not built here."""
+    record = getattr(model, ARCH_ATTR, None)
+    if record is None:
+        return None
+    return record.replace(
+        num_classes=int(getattr(model, "num_classes", record.num_classes)), in_chans=model_in_chans(model)
+    )
+
+
+def create_model(
+    arch: str | Arch, *, num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any
+) -> nn.Module:
+    """A timm model with random weights (``pretrained=False``; never touches the network).
+
+    ``arch`` is an :class:`Arch`, or a timm name with ``num_classes``, ``in_chans`` and its kwargs.
+    """
+    if isinstance(arch, Arch):
+        if kwargs or num_classes is not None or in_chans is not None:
+            raise ModelError("create_model(Arch): the record already holds num_classes, in_chans and kwargs")
+        return arch.create()
     kwargs.pop("pretrained", None)
-    try:
-        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    except TypeError as exc:
-        raise ModelError(f"cannot create '{arch}' with options {kwargs}: {exc}") from exc
+    if num_classes is None or in_chans is None:
+        raise ModelError(f"create_model('{arch}') needs num_classes and in_chans")
+    return Arch(arch, in_chans, num_classes, kwargs).create()
+
+
+def init_arch(
+    spec: Mapping[str, Any],
+    *,
+    model_arch_name: str | None,
+    model_kwargs: Mapping[str, Any] | None,
+    in_chans: int,
+    num_classes: int,
+    file_arch: str | None = None,
+) -> Arch | None:
+    """The :class:`Arch` an init builds (None for ``source``: its checkpoint holds its own record).
+
+    The one rule for kwargs: an init's own ``kwargs`` if it gives them; else ``model.kwargs`` when the
+    init's architecture is ``model.arch`` (a ``timm`` name's architecture, a ``file`` init's ``arch``,
+    or the one its layout implies); else none. ``in_chans`` is the data's for ``scratch`` and the init's
+    (default 3) for ``timm``/``file``.
+    """
+    kind = spec.get("kind")
+    if kind == "source":
+        return None
+    if kind == "scratch":
+        name = model_arch_name
+    elif kind == "timm":
+        name = spec.get("name")
+    else:
+        name = spec.get("arch") or file_arch or model_arch_name
+    if not name:
+        raise ConfigError(f"init '{kind}' needs an architecture name (arch)")
+    if "kwargs" in spec:
+        kwargs = dict(spec.get("kwargs") or {})
+    else:
+        base = str(name).split(".")[0]
+        same = model_arch_name is not None and base == str(model_arch_name).split(".")[0]
+        kwargs = dict(model_kwargs or {}) if same else {}
+    chans = in_chans if kind == "scratch" else int(spec.get("in_chans", 3))
+    return Arch(str(name), chans, num_classes, kwargs)
 
 
 def classifier_prefix(model: nn.Module) -> str:
@@ -112,6 +254,14 @@ def model_in_chans(model: nn.Module) -> int:
         if isinstance(m, nn.Conv2d):
             return int(m.in_channels)
     raise ModelError(f"cannot tell the input channels of {type(model).__name__}")
+
+
+def first_conv_in_chans(state: Mapping[str, Tensor]) -> int | None:
+    """Input channels of the first 4-D weight of a state dict (its first convolution), or None."""
+    for v in state.values():
+        if isinstance(v, Tensor) and v.ndim == 4:
+            return int(v.shape[1])
+    return None
 
 
 def model_arch(model: nn.Module) -> str:
@@ -156,9 +306,18 @@ class Preprocessing:
     in_chans: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    #: ``rgb``, or ``bgr`` for weights trained on OpenCV reads (RadImageNet): RGB channels are reversed
+    #: (after grey->RGB replication, so grey images are unaffected); ``mean``/``std`` are in the model's order
+    channel_order: str = "rgb"
 
     def __post_init__(self) -> None:
         self.in_chans = int(self.in_chans)
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ModelError(
+                f"preprocessing channel_order must be 'rgb' or 'bgr'; got {self.channel_order!r}"
+            )
+        if self.channel_order == "bgr" and self.in_chans != 3:
+            raise ModelError("preprocessing channel_order 'bgr' needs 3 input channels")
         self.mean = _per_channel(self.mean, self.in_chans, "mean")
         self.std = _per_channel(self.std, self.in_chans, "std")
         if not all(np.isfinite(self.mean)) or not all(s > 0 and np.isfinite(s) for s in self.std):
@@ -184,17 +343,27 @@ class Preprocessing:
         self.check_channels(int(x01.shape[1]))
         if x01.shape[1] != self.in_chans:
             x01 = x01.expand(-1, self.in_chans, -1, -1)
+        elif self.channel_order == "bgr":
+            x01 = x01.flip(1)
         mean = torch.as_tensor(self.mean, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
         std = torch.as_tensor(self.std, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
         return (x01 - mean) / std
 
     def to_dict(self) -> dict[str, Any]:
-        return {"in_chans": self.in_chans, "mean": list(self.mean), "std": list(self.std)}
+        d = {"in_chans": self.in_chans, "mean": list(self.mean), "std": list(self.std)}
+        if self.channel_order != "rgb":
+            d["channel_order"] = self.channel_order
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Preprocessing:
         try:
-            return cls(in_chans=d["in_chans"], mean=d["mean"], std=d["std"])
+            return cls(
+                in_chans=d["in_chans"],
+                mean=d["mean"],
+                std=d["std"],
+                channel_order=d.get("channel_order", "rgb"),
+            )
         except (KeyError, TypeError) as exc:
             raise ModelError(
                 f"preprocessing record {dict(d)} is incomplete: needs in_chans, mean, std"
@@ -230,6 +399,15 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: Mapping[str
     when loading.
     """
     meta = dict(meta)
+    record = arch_of(model)
+    if record is not None:  # the options the model was built with, whatever the caller believes
+        for key, value in record.to_meta().items():
+            if key in meta and _plain(meta[key]) != _plain(value):
+                raise ModelError(
+                    f"checkpoint meta says {key} = {meta[key]!r} but the model was built with {value!r}; "
+                    "leave arch, model_kwargs, in_chans and num_classes out of meta (they come from the model)"
+                )
+        meta.update(record.to_meta())
     meta.setdefault("arch", model_arch(model))
     meta.setdefault("num_classes", int(getattr(model, "num_classes", 0)))
     meta.setdefault("in_chans", model_in_chans(model))
@@ -283,12 +461,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         )
     meta = obj["meta"]
     try:
-        model = create_model(
-            meta["arch"],
-            num_classes=int(meta["num_classes"]),
-            in_chans=int(meta["in_chans"]),
-            **meta.get("model_kwargs", {}),
-        )
+        model = Arch.from_meta(meta).create()
         model.load_state_dict(obj["state_dict"], strict=True)
     except KeyError as exc:
         raise ModelError(
@@ -345,9 +518,16 @@ def _few(keys: Sequence[str], n: int = 5) -> str:
 
 
 def load_backbone_weights(
-    model: nn.Module, state: Mapping[str, Tensor], *, strict: bool = False, source: str = "weights"
+    model: nn.Module,
+    state: Mapping[str, Tensor],
+    *,
+    strict: bool = False,
+    source: str = "weights",
+    foreign: Sequence[str] = (),
 ) -> dict[str, list[str]]:
     """Load ``state`` into ``model`` except its head (dropped); see the module docstring for the policy.
+
+    ``foreign``: keys of the file that its layout does not map (counted as unexpected).
 
     Returns ``{"missing": [...], "unexpected": [...], "dropped_head": [...]}``.
     """
@@ -357,7 +537,7 @@ def load_backbone_weights(
     state = {k: v for k, v in state.items() if not k.startswith(head)}
     body = [k for k in own if not k.startswith(head)]
     missing = [k for k in body if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own]
+    unexpected = [k for k in state if k not in own] + list(foreign)
     shapes = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         for k in state
@@ -392,14 +572,15 @@ def load_backbone_weights(
     return {"missing": missing, "unexpected": unexpected, "dropped_head": dropped}
 
 
-def _timm_weights(name: str, *, num_classes: int, in_chans: int, path: str | None = None) -> nn.Module:
+def _timm_weights(record: Arch, *, path: str | None = None) -> nn.Module:
+    name = record.name
     check_arch(name)
-    kwargs: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if path is not None:
         _safe_load(path, "weights file")  # refuse unsafe pickles and name a missing file before timm reads it
-        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+        options["pretrained_cfg_overlay"] = {"file": str(path)}
     try:
-        return timm.create_model(name, pretrained=True, num_classes=num_classes, in_chans=in_chans, **kwargs)
+        return record.create(pretrained=True, **options)
     except Exception as exc:  # noqa: BLE001 - any hub/network/cache failure means the same thing here
         if path is not None:
             raise ModelError(
@@ -426,6 +607,7 @@ def build_init(
     in_chans_data: int,
     image_mean_std: tuple[Any, Any] | None = None,
     device: str | torch.device = "cpu",
+    model_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[nn.Module, Preprocessing, dict[str, Any]]:
     """Build the model fine-tuning starts from: ``(model on device, Preprocessing, info)``.
 
@@ -433,8 +615,9 @@ def build_init(
     is the default for ``file``; ``source`` and ``timm`` inits bring their own (a different ``arch`` is
     logged). ``image_mean_std`` is the target training data's ``(mean, std)`` (scalars or per channel),
     needed by ``scratch``. The head always has ``num_classes`` outputs and fresh weights drawn from the
-    caller's torch RNG. ``info`` records kind, arch, in_chans, where the weights came from, missing and
-    unexpected keys, and the preprocessing.
+    caller's torch RNG. ``model_kwargs`` are ``model.kwargs``; which init uses them is decided by
+    :func:`init_arch`, the one rule. ``info`` records kind, arch (and the whole :class:`Arch` record),
+    in_chans, where the weights came from, missing and unexpected keys, and the preprocessing.
     """
     if not isinstance(spec, Mapping) or "kind" not in spec:
         raise ConfigError(f"an init must be a dict with a 'kind' ({', '.join(INIT_KINDS)}); got {spec!r}")
@@ -445,7 +628,14 @@ def build_init(
             raise ConfigError("init 'scratch' needs an architecture name (arch)")
         if image_mean_std is None:
             raise ConfigError("init 'scratch' needs image_mean_std, the target training data's (mean, std)")
-        model = create_model(arch, num_classes=num_classes, in_chans=in_chans_data)
+        record = init_arch(
+            spec,
+            model_arch_name=arch,
+            model_kwargs=model_kwargs,
+            in_chans=in_chans_data,
+            num_classes=num_classes,
+        )
+        model = record.create()
         prep = Preprocessing(in_chans_data, *image_mean_std)
         info.update(arch=arch)
     elif kind == "source":
@@ -468,7 +658,10 @@ def build_init(
             raise ConfigError("init 'timm' needs 'name', for example resnet50.a1_in1k")
         in_chans = int(spec.get("in_chans", 3))
         path = spec.get("path")
-        model = _timm_weights(spec["name"], num_classes=num_classes, in_chans=in_chans, path=path)
+        record = init_arch(
+            spec, model_arch_name=arch, model_kwargs=model_kwargs, in_chans=in_chans, num_classes=num_classes
+        )
+        model = _timm_weights(record, path=path)
         cfg = model.pretrained_cfg
         mean = np.asarray(spec.get("mean", cfg["mean"]), float)
         std = np.asarray(spec.get("std", cfg["std"]), float)
@@ -479,26 +672,53 @@ def build_init(
         if path is not None:
             info["path"] = str(path)
     elif kind == "file":
-        missing_keys = [k for k in ("path", "mean", "std") if k not in spec]
+        from shortcut_psd import weights as W
+
+        layout = spec.get("layout", "timm")
+        W.check_layout(layout)
+        layout_prep = W.layout_preprocessing(layout) or {}
+        needed = ("path",) if layout_prep else ("path", "mean", "std")
+        missing_keys = [k for k in needed if k not in spec]
         if missing_keys:
             raise ConfigError(
                 f"init 'file' needs {missing_keys}: mean/std are the input normalisation the weights were "
-                "trained with, in units of [0, 1] images"
+                "trained with, in units of [0, 1] images (or name a layout that brings them: "
+                "layout: torchvision | radimagenet)"
             )
-        file_arch = spec.get("arch", arch)
-        if not file_arch:
-            raise ConfigError("init 'file' needs 'arch', the timm architecture the weights belong to")
-        in_chans = int(spec.get("in_chans", 3))
         path = Path(spec["path"])
-        state = _unwrap_state_dict(_safe_load(path, "weights file"), path)
-        model = create_model(file_arch, num_classes=num_classes, in_chans=in_chans)
-        keys = load_backbone_weights(
-            model, state, strict=bool(spec.get("strict", False)), source=f"weights file {path}"
+        if W.is_hdf5(path):
+            raise W.keras_refusal(path)
+        raw = _unwrap_state_dict(_safe_load(path, "weights file"), path)
+        state, foreign = W.to_timm_keys(raw, layout)
+        record = init_arch(
+            spec,
+            model_arch_name=arch,
+            model_kwargs=model_kwargs,
+            in_chans=in_chans_data,
+            num_classes=num_classes,
+            file_arch=W.layout_arch(layout, raw) if layout != "timm" else None,
         )
-        prep = Preprocessing(in_chans, spec["mean"], spec["std"])
-        info.update(arch=file_arch, path=str(path), **keys)
+        model = record.create()
+        strict = True if layout != "timm" else bool(spec.get("strict", False))
+        keys = load_backbone_weights(
+            model,
+            state,
+            strict=strict,
+            foreign=foreign,
+            source=f"weights file {path}" + (f" (layout '{layout}')" if layout != "timm" else ""),
+        )
+        prep = Preprocessing(
+            record.in_chans,
+            spec.get("mean", layout_prep.get("mean")),
+            spec.get("std", layout_prep.get("std")),
+            channel_order=layout_prep.get("channel_order", "rgb"),
+        )
+        info.update(arch=record.name, path=str(path), layout=layout, **keys)
     else:
         raise ConfigError(f"unknown init kind '{kind}'; use one of {', '.join(INIT_KINDS)}")
     prep.check_channels(in_chans_data)
+    record = arch_of(model)
+    if record is not None:
+        info["arch_record"] = record.to_fields()
     info.update(in_chans=prep.in_chans, num_classes=num_classes, preprocessing=prep.to_dict())
     return model.to(device), prep, info
