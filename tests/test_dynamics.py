@@ -1,0 +1,239 @@
+"""Learning order (docs/DEFINITIONS.md, "Learning order"): schedule, snapshots, scalars, aggregation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from shortcut_psd import dynamics as D
+from shortcut_psd.errors import ConfigError
+from shortcut_psd.train import train_classifier
+
+PSD = {
+    "window": "hann",
+    "spectrum": "power",
+    "channels": "mean",
+    "normalise": "sum",
+    "include_corners": False,
+    "batch_size": 64,
+    "bands_cpp": [0.1, 0.25],
+}
+RECIPE = {"epochs": 3, "batch_size": 32, "lr": 3e-3, "augment": "none", "patience": 0, "weight_decay": 0.0}
+
+
+def band_data(n: int, seed: int, size: int = 16, band=(0.3, 0.45)) -> tuple[np.ndarray, np.ndarray]:
+    """White-noise images; positives carry extra noise confined to ``band`` (cycles/pixel), nothing else."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.normal(0.0, 1.0, (n, 1, size, size))
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
+    mask = (f >= band[0]) & (f <= band[1])
+    extra = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(0.0, 1.0, (n, 1, size, size))) * mask))
+    extra *= 2.0 / extra.std()
+    x = x + extra * y[:, None, None, None]
+    return (0.5 + 0.1 * x).astype(np.float32), y
+
+
+def small_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 2),
+    )
+
+
+def prep(x):
+    return (x - 0.5) / 0.1
+
+
+def test_schedule_is_step0_log_steps_and_epoch_ends():
+    assert D.snapshot_steps(20, 3, 3) == [0, 1, 4, 19, 20, 40, 60]
+    assert D.snapshot_steps(5, 2, 0) == [0, 5, 10]
+    assert D.snapshot_steps(1, 2, 3) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("dyn", "key"),
+    [
+        ({"log_steps": -1}, "dynamics.log_steps"),
+        ({"max_images": 0}, "dynamics.max_images"),
+        ({"gap_threshold": 1.5}, "dynamics.gap_threshold"),
+        ({"log_step": 2}, "dynamics.log_step"),
+        ({"inits_natural": ["a"], "inits_medical": ["a"]}, "dynamics.inits_natural"),
+    ],
+)
+def test_schedule_errors_name_the_key(dyn, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        D.check_dynamics(dyn)
+
+
+def test_unknown_recipe_names_the_key():
+    with pytest.raises(ConfigError, match=r"psd\.recipe"):
+        D.recipe_options({**PSD, "recipe": "nope"})
+    opts, drop = D.recipe_options({**PSD, "recipe": "freqbias"})
+    assert (opts["spectrum"], opts["channels"], opts["normalise"], drop) == (
+        "amplitude",
+        "sum_power",
+        "minmax",
+        False,
+    )
+    opts, drop = D.recipe_options({**PSD, "recipe": "fsr"})
+    assert (opts["spectrum"], opts["normalise"], drop) == ("power", "sum", True)
+
+
+def _train(on_step, x, y):
+    model = small_net(0)
+    n = len(x) // 4 * 3
+    model, _ = train_classifier(
+        model, prep, (x[:n], y[:n]), (x[n:], y[n:]), recipe=RECIPE, seed=0, on_step=on_step
+    )
+    return model
+
+
+def test_snapshots_do_not_disturb_training(tmp_path):
+    x, y = band_data(192, 0)
+    off = _train(None, x, y)
+    steps = D.snapshot_steps(5, 3, 2)
+    rec = D.SnapshotRecorder(
+        steps, x[-32:], y[-32:], prep, {**PSD, "recipe": "fsr"}, eval_sets={"clean": (x[-48:], y[-48:])}
+    )
+    on = _train(rec, x, y)
+    for (k, a), b in zip(off.state_dict().items(), on.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    rec.save(tmp_path / "dynamics.npz")
+    snap = D.load_snapshots(tmp_path / "dynamics.npz")
+    assert snap["steps"].tolist() == steps
+    assert snap["curves"].shape == (len(steps), len(snap["freqs"]))
+    assert snap["curves"][:, 0].max() == 0  # fsr: no DC
+    np.testing.assert_allclose(snap["curves"].sum(1), 1, rtol=1e-6)
+    assert snap["spectra2d"].shape[0] == len(snap["spectra2d_steps"]) == 3
+    assert snap["auc_clean"].shape == (len(steps),)
+    assert D.covers(tmp_path / "dynamics.npz", steps[:3])
+    assert not D.covers(tmp_path / "dynamics.npz", [*steps, 999])
+
+
+def test_known_answer_label_band_rises_first():
+    """The label lives only in one band (low, mid or high): after the first update, whose generic effect is
+    to move gradient power towards the lowest frequencies in every run, the label's band is the one whose
+    share of the gradient power grows most, and it ends with a larger share than when the label lives elsewhere.
+    """
+    final = {}
+    for i, band in enumerate([(0.02, 0.08), (0.12, 0.22), (0.3, 0.45)]):
+        x, y = band_data(512, 1, band=band)
+        rec = D.SnapshotRecorder(
+            D.snapshot_steps(12, 3, 4), x[-64:], y[-64:], prep, PSD, eval_sets={"clean": (x[-128:], y[-128:])}
+        )
+        _train(rec, x, y)
+        snap = rec.arrays()
+        shares = D.band_shares(snap["curves"], snap["freqs"], snap["bands_cpp"])
+        assert snap["auc_clean"][-1] > 0.9  # the task was learned
+        growth = shares[-1] - shares[1]
+        assert int(np.argmax(growth)) == i, (band, np.round(shares, 3))
+        final[i] = shares[-1]
+    for i in range(3):
+        assert final[i][i] == max(final[j][i] for j in range(3))
+
+
+def test_scalars_known_values():
+    steps = np.array([0, 1, 2, 4, 8])
+    assert D.half_change_step(steps, [0, 0.1, 0.6, 0.9, 1.0]) == 2
+    assert D.half_change_step(steps, [1, 0.9, 0.4, 0.1, 0.0]) == 2
+    assert np.isnan(D.half_change_step(steps, [1, 1, 1, 1, 1]))
+    assert D.first_exceeding(steps, [0, 0.05, 0.2, 0.3, 0.3], 0.1) == 2
+    assert np.isnan(D.first_exceeding(steps, [0, 0, 0, 0, 0], 0.1))
+
+
+def _per_model(n_seeds: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for init, shift in (("photos", 0.0), ("clinical", 5.0)):
+        for s in range(n_seeds):
+            rows.append({"phase": "finetune", "init": init, "artifact": "tag", "target": "t", "prevalence": "1",
+                         "seed": s, "onset_high": 10 + shift + rng.normal()})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2, 5])
+def test_summary_and_test_follow_the_design(n_seeds):
+    pm = _per_model(n_seeds)
+    summ = D.summarise(pm, n_boot=500, seed=0, ci=0.95)
+    assert set(summ.columns) == set(D.SUMMARY_COLUMNS)
+    row = summ[summ.init == "photos"].iloc[0]
+    if n_seeds == 1:
+        assert np.isnan(row["lo"]) and "seed variation absent" in row["resampled"]
+    else:
+        assert row["lo"] <= row["mean"] <= row["hi"]
+        vals = pm[pm.init == "photos"]["onset_high"]
+        assert vals.min() <= row["lo"] and row["hi"] <= vals.max()
+    tests = D.source_tests(pm, ["photos"], ["clinical"], alpha=0.05, permutations=2000, seed=0)
+    t = tests.iloc[0]
+    if n_seeds < 4:  # 2 / C(2n, n) > 0.05
+        assert np.isnan(t["p"]) and "smallest attainable p" in t["note"]
+    else:
+        assert t["p"] <= 0.05 and t["difference"] < 0
+
+
+def test_cli_dynamics_on_a_checkpoint_sequence(tmp_path):
+    from shortcut_psd import models
+    from shortcut_psd.cli import main
+
+    x, y = band_data(24, 3)
+    np.savez(tmp_path / "imgs.npz", images=np.clip(x, 0, 1), labels=y)
+    paths = []
+    for k in range(3):
+        torch.manual_seed(k)
+        model = models.create_model("test_resnet", num_classes=2, in_chans=1)
+        paths.append(str(tmp_path / f"m{k}.pt"))
+        models.save_checkpoint(
+            paths[-1], model, {"preprocessing": {"in_chans": 1, "mean": [0.5], "std": [0.1]}}
+        )
+    out = tmp_path / "dyn.npz"
+    argv = [
+        "dynamics",
+        "--checkpoints",
+        *paths,
+        "--steps",
+        "0",
+        "5",
+        "10",
+        "--images",
+        str(tmp_path / "imgs.npz"),
+    ]
+    argv += ["--out", str(out), "--device", "cpu", "--recipe", "freqbias"]
+    assert main(argv) == 0
+    snap = D.load_snapshots(out)
+    assert snap["steps"].tolist() == [0, 5, 10] and str(snap["recipe"]) == "freqbias"
+    assert snap["curves"].min() >= 0 and snap["curves"].max() <= 1  # the mean of min-max normalised curves
+    assert main([*argv[:6], "10", "5", *argv[8:]]) != 0  # steps must increase
+    with pytest.raises(ConfigError, match="--steps"):
+        D.checkpoint_sequence(paths, x, y, PSD, steps=[0, 5])
+
+
+def test_snapshot_params_keep_stored_settings_when_they_cover_the_schedule(tmp_path):
+    config = {"psd": PSD, "dynamics": {"log_steps": 3}, "inits": {}}
+    req = D.snapshot_settings(config)
+    rec = D.SnapshotRecorder(D.snapshot_steps(20, 2, 3), *band_data(8, 0), prep, PSD)
+    rec.meta = {"steps_per_epoch": 20, "epochs": 2, "log_steps": 3}
+    rec.rows = {s: {"freqs": np.arange(3.0), "curve": np.ones(3) / 3} for s in rec.steps}
+    path = tmp_path / "dynamics.npz"
+    D.write(path, rec, {"seed": 0}, req)
+    # fewer log-spaced steps: [0, 1, 19, 20, 40] is covered by the stored [0, 1, 4, 19, 20, 40] -> no rerun
+    fewer = D.snapshot_settings({**config, "dynamics": {"log_steps": 2}})
+    kept = D.snapshot_params(fewer, [path])
+    assert kept == req and repr(kept) == repr(req)  # same text too: Snakemake compares params as text
+    # more steps are not covered; another PSD option changes every snapshot -> rerun
+    more = D.snapshot_settings({**config, "dynamics": {"log_steps": 6}})
+    assert D.snapshot_params(more, [path]) == more
+    other = D.snapshot_settings({**config, "psd": {**PSD, "recipe": "fsr"}})
+    assert D.snapshot_params(other, [path]) == other
+    assert D.snapshot_params(req, [tmp_path / "missing.npz"]) == req
+    view = D.requested_view(D.load_snapshots(path), 2)
+    assert view["steps"].tolist() == [0, 1, 19, 20, 40]
