@@ -33,9 +33,12 @@ include: "workflow/rules/artifacts.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/psd.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/dynamics.smk"
+include: "workflow/rules/probes.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+        probe_outputs(),

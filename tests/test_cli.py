@@ -150,3 +150,9 @@ def test_gradient_psd_command(npz, tmp_path):
     argv[4] = str(tmp_path / "nolab.npz")
     assert main(argv) == 2
     assert torch.is_grad_enabled()
+
+
+def test_cli_window_choices_are_the_spectral_windows():
+    from shortcut_psd import cli, spectral
+
+    assert tuple(cli.WINDOW_CHOICES) == tuple(spectral.WINDOWS)

@@ -91,6 +91,48 @@ TABLE_COLUMNS = {
         "note",
     ],
     "datasets": ["dataset", "split", "class", "images"],
+    "probe_band_reliance": [
+        "init",
+        "model",
+        "band",
+        "band_lo_cpp",
+        "auc_clean",
+        "auc_remove",
+        "auc_keep",
+        "reliance",
+        "reliance_lo",
+        "reliance_hi",
+        "acc_keep",
+        "resampled",
+    ],
+    "probe_relations": ["init", "stage", "view_a", "view_b", "spearman_rho", "n_bands", "p", "note"],
+    "probe_artifact_band": ["init", "artifact", "prevalence", "band", "reliance", "gap", "resampled"],
+    "dynamics_summary": [
+        "phase",
+        "init",
+        "artifact",
+        "prevalence",
+        "quantity",
+        "mean",
+        "lo",
+        "hi",
+        "n_seeds",
+        "resampled",
+    ],
+    "dynamics_tests": [
+        "phase",
+        "artifact",
+        "prevalence",
+        "quantity",
+        "natural",
+        "medical",
+        "difference",
+        "p",
+        "n_natural",
+        "n_medical",
+        "min_p",
+        "note",
+    ],  # fmt: skip
 }
 FIGURES = [
     "source_spectra",
@@ -101,6 +143,11 @@ FIGURES = [
     "gap_heatmap",
     "examples_edits",
     "examples_artifacts",
+    "probe_band_reliance",
+    "probe_heatmap",
+    "dynamics_heatmap",
+    "dynamics_centroid",
+    "dynamics_shortcut",
 ]
 
 
@@ -142,6 +189,58 @@ def test_every_table_is_well_formed(smoke):
     scal = pd.read_csv(results / "tables" / "psd_scalars.csv")
     fr = scal[["frac_low", "frac_mid", "frac_high"]].sum(axis=1)
     np.testing.assert_allclose(fr, 1.0, atol=1e-4)
+
+
+def test_probe_tables_stay_in_range(smoke):
+    """Probes (docs/DEFINITIONS.md, "Probes"): every init before and after fine-tuning, intervals in range,
+    no p-value for the across-band rank correlations."""
+    _, results, _ = smoke
+    rel = pd.read_csv(results / "tables" / "probe_band_reliance.csv")
+    assert {"pretrained", "none/p0"} <= set(rel["model"])
+    assert rel[["auc_keep_lo", "auc_keep_hi"]].stack().between(0, 1).all()
+    assert rel[["reliance_lo", "reliance_hi"]].stack().between(-1, 1).all()
+    assert rel["resampled"].eq("seeds x groups").all()
+    links = pd.read_csv(results / "tables" / "probe_relations.csv")
+    assert set(links["stage"]) == {"before", "after"} and links["p"].isna().all()
+    own = pd.read_csv(results / "tables" / "probe_artifact_band.csv")
+    band_high = own[own.artifact == "band_high"]
+    assert (band_high["band_lo_cpp"] >= 0.25).all()
+
+
+def test_dynamics_tables(smoke):
+    """Learning order (docs/DEFINITIONS.md, "Learning order"): every trained model has snapshots; intervals
+    resample seeds and stay in the seeds' range; no natural vs medical test without medical inits."""
+    _, results, _ = smoke
+    per = pd.read_csv(results / "tables" / "dynamics_per_model.csv")
+    assert set(per["phase"]) == {"pretrain", "finetune"}
+    assert len(per[per.phase == "finetune"]) == 3 * 2 * 2 + 3 * 2  # p = 1 models and the clean models
+    ft = per[(per.phase == "finetune")]
+    assert ft["step_gap"].notna().any() and ft["centroid_end"].between(0, 0.5).all()
+    summ = pd.read_csv(results / "tables" / "dynamics_summary.csv")
+    ok = summ.dropna(subset=["lo"])
+    assert len(ok) and ((ok["lo"] <= ok["mean"] + 1e-12) & (ok["mean"] <= ok["hi"] + 1e-12)).all()
+    assert summ["resampled"].str.startswith(("seeds (2", "none")).all()
+    tests = pd.read_csv(results / "tables" / "dynamics_tests.csv")
+    assert tests["p"].isna().all() and tests["note"].str.len().gt(0).all()
+
+
+def test_fewer_snapshot_steps_retrain_nothing(smoke, tmp_path):
+    """Saved snapshots that cover a smaller schedule keep training's params unchanged: only rule dynamics reruns."""
+    cfg_path, _, _ = smoke
+    cfg = yaml.safe_load(Path(cfg_path).read_text())
+    cfg["dynamics"]["log_steps"] = 1
+    edited = write_config(tmp_path / "fewer.yaml", cfg)
+    res = snakemake("-n", "--configfile", str(edited))
+    assert res.returncode == 0, res.stdout[-3000:]
+    rules = {r for r, _ in _planned(res.stdout)}
+    training = {
+        "pretrain",
+        "finetune",
+        "finetune_shortcut",
+        "finetune_shortcut_own_p0",
+        "evaluate_clean_model",
+    }
+    assert "dynamics" in rules and not rules & (training | {"psd_pretrained", "psd_finetuned"}), rules
 
 
 def test_shortcut_effect_visible_in_smoke_output(smoke):
@@ -244,6 +343,10 @@ def test_one_seed_runs_to_the_report_and_says_what_is_missing(one_seed):
     assoc = pd.read_csv(results / "tables" / "alignment_association.csv")
     within = assoc[assoc.statistic == "within_artifact"]
     assert within["p_value"].isna().all() and within["note"].str.contains("at least 3 inits").all()
+    dyn = pd.read_csv(results / "tables" / "dynamics_summary.csv")
+    assert dyn["lo"].isna().all() and dyn["resampled"].str.contains("seed variation absent|no finite").all()
+    probe = pd.read_csv(results / "tables" / "probe_band_reliance.csv")  # probes run with one seed
+    assert probe["resampled"].eq("groups (one seed)").all() and probe["reliance_lo"].notna().all()
     # photon noise's p = 0 model is its own (trained on baseline-dose images), in its shortcut job
     own = results / "finetune" / "photos" / "brain_tissue" / "photon_noise" / "p0" / "seed0" / "model.pt"
     assert own.exists()

@@ -53,6 +53,8 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
         "psd_finetuned",
         "aggregate",
         "figures",
+        "probes",
+        "probes_report",
     ]
     for stage in stages:
         assert counts.get(stage, 0) >= 1, f"{stage} not planned for {configfile}: {counts}"
@@ -67,6 +69,8 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
     own = {(i, t, a, s) for i, t, a, p, s in conds if a != "none" and p == "0"}
     assert counts.get("finetune_shortcut", 0) + counts.get("finetune_shortcut_own_p0", 0) == len(jobs)
     assert counts.get("finetune_shortcut_own_p0", 0) == len(own)
+    # probes: one job per (init, target, seed), loading all of that init's fine-tuned models
+    assert counts["probes"] == len({(i, t, s) for i, t, a, p, s in conds})
     assert not (tmp_path / "r").exists(), "a dry run must not create outputs"
 
 

@@ -5,7 +5,10 @@ Subcommands:
 - ``gradient-psd``: radial PSD of a checkpoint's input gradients on a set of images;
 - ``artifact-psd``: inject an artifact into images and write the PSD of ``artifacted - clean``;
 - ``spectrum``: radial PSD of the images themselves;
-- ``kinds``: the registered artifacts and edits with their parameters and defaults.
+- ``kinds``: the registered artifacts and edits with their parameters and defaults;
+- ``band-reliance`` and ``heatmap``: the behavioural probes (``shortcut_psd.probes_cli``);
+- ``inspect-weights``: which layout a weights file has, its architecture, and whether it loads (read with
+  ``torch.load(weights_only=True)`` only: no code from the file runs). Exit status 1 when it does not load.
 
 Images come from a prepared ``data.npz`` (``--split`` picks a split), an NPZ with an ``images`` array (and
 optionally ``labels``) or in the MedMNIST layout (``test_images``, ``test_labels``, ...), or a folder of
@@ -24,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from shortcut_psd.errors import ConfigError, DataError, ModelError, ShortcutPSDError
+
+WINDOW_CHOICES = ("hann", "tukey", "none")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -203,6 +208,7 @@ def _finish(result, args, title: str) -> None:
 def _spectral_kwargs(args) -> dict[str, Any]:
     return {
         "window": args.window,
+        "tukey_alpha": args.tukey_alpha,
         "spectrum": args.spectrum,
         "channels": args.channels,
         "normalise": args.normalise,
@@ -245,6 +251,35 @@ def cmd_gradient_psd(args) -> None:
     _finish(result, args, f"gradient PSD of {Path(args.checkpoint).name}")
 
 
+def cmd_dynamics(args) -> None:
+    """Learning order of a sequence of checkpoints (docs/DEFINITIONS.md, "Learning order")."""
+    from shortcut_psd import dynamics
+    from shortcut_psd.gradients import resolve_device
+    from shortcut_psd.io import save_npz
+
+    images, labels = load_images(args.images, split=args.split, labels=args.labels, limit=args.limit)
+    if labels is None:
+        raise DataError(f"no labels found with {args.images}; pass --labels FILE")
+    psd = {
+        "batch_size": args.batch_size,
+        "window": args.window,
+        "tukey_alpha": args.tukey_alpha,
+        "spectrum": args.spectrum,
+        "channels": args.channels,
+        "normalise": args.normalise,
+        "include_corners": args.include_corners,
+        "bands_cpp": list(args.bands),
+        "recipe": args.recipe,
+    }
+    arrays = dynamics.checkpoint_sequence(
+        args.checkpoints, images, labels, psd, steps=args.steps, device=resolve_device(args.device)
+    )
+    save_npz(args.out, **arrays)
+    sc = dynamics.model_scalars(arrays, gap_threshold=0.1, auc_threshold=0.1)
+    onsets = ", ".join(f"{b} {sc[f'onset_{b}']:g}" for b in dynamics.BANDS)
+    print(f"{len(arrays['steps'])} checkpoints (recipe {args.recipe}): band onsets {onsets} -> {args.out}")
+
+
 def cmd_artifact_psd(args) -> None:
     from shortcut_psd.artifacts import apply_artifact
     from shortcut_psd.gradients import artifact_psd
@@ -285,6 +320,26 @@ def cmd_kinds(args) -> None:
                 print("    " + describe(k).replace("\n", "\n    "))
 
 
+def cmd_inspect_weights(args) -> int:
+    from shortcut_psd.weights import inspect_weights
+
+    res = inspect_weights(args.file, arch=args.arch, layout=args.layout)
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+    else:
+        pre = res.get("preprocessing")
+        print(f"file: {res['path']}")
+        print(f"layout: {res['layout']}")
+        print(f"architecture: {res.get('arch') or 'unknown'}")
+        print(f"tensors: {res['n_tensors']} (e.g. {', '.join(res.get('example_keys', [])[:3])})")
+        if pre:
+            print(f"preprocessing: {pre}")
+        print(f"loads: {'yes' if res['loads'] else 'no'}: {res['reason']}")
+        if res["loads"] and res["layout"] in ("radimagenet", "torchvision"):
+            print(f"config: {{kind: file, path: {res['path']}, layout: {res['layout']}}}")
+    return 0 if res["loads"] else 1
+
+
 # -- parser ----------------------------------------------------------------------------------------------
 
 
@@ -298,7 +353,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
 
 def _add_spectral(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("spectrum options (see shortcut_psd.spectral)")
-    g.add_argument("--window", choices=("hann", "none"), default="hann")
+    # spectral.WINDOWS, written out so that --help does not import torch (tests/test_cli.py checks they agree)
+    g.add_argument("--window", choices=WINDOW_CHOICES, default="hann")
+    g.add_argument("--tukey-alpha", type=float, default=0.5, help="taper fraction of the tukey window (0-1)")
     g.add_argument("--spectrum", choices=("power", "amplitude"), default="power")
     g.add_argument("--channels", choices=("mean", "sum_power"), default="mean")
     g.add_argument("--normalise", choices=("sum", "minmax", "none"), default="sum")
@@ -325,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spectral(p)
     p.set_defaults(func=cmd_gradient_psd)
 
+    p = sub.add_parser("dynamics", help="learning order: gradient PSD of a sequence of checkpoints")
+    p.add_argument("--checkpoints", nargs="+", required=True, help="model.pt files, in training order")
+    p.add_argument(
+        "--steps", type=int, nargs="+", default=None, help="step of each checkpoint (default 0, 1, ...)"
+    )
+    p.add_argument("--labels", default=None, help=".npy or text file with one integer label per image")
+    p.add_argument("--recipe", choices=("default", "freqbias", "fsr"), default="default", help="psd.recipe")
+    _add_inputs(p)
+    _add_spectral(p)
+    p.set_defaults(func=cmd_dynamics)
+
     p = sub.add_parser("artifact-psd", help="radial PSD of an artifact (artifacted - clean)")
     p.add_argument("--kind", required=True, help="artifact name (see 'shortcut-psd kinds')")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="artifact parameter (repeatable)")
@@ -343,17 +411,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kinds", help="list artifacts and edits with their parameters")
     p.add_argument("--describe", action="store_true", help="print each one's documentation")
     p.set_defaults(func=cmd_kinds)
+
+    p = sub.add_parser(
+        "inspect-weights",
+        help="which layout a weights file has, its architecture, and whether it loads (runs no code from it)",
+    )
+    p.add_argument("file", help="a state dict (.pt/.pth), a shortcut-psd checkpoint, or a Keras .h5")
+    p.add_argument("--arch", default=None, help="timm architecture to try (default: implied by the layout)")
+    p.add_argument(
+        "--layout", default=None, choices=("timm", "torchvision", "radimagenet"), help="default: detected"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_inspect_weights)
+
+    from shortcut_psd.probes_cli import add_probe_parsers  # band-reliance, heatmap
+
+    add_probe_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except ShortcutPSDError as exc:
         print(f"shortcut-psd {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ import yaml
 from shortcut_psd.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: package data, so that an installed wheel validates configs; in the source tree a link to the one copy,
+#: workflow/schemas/config.schema.yaml (a wheel holds the file itself)
+SCHEMA_PATH = Path(__file__).parent / "config.schema.yaml"
 BUILTIN_DATASETS = ("photos", "clinical", "brain_tissue")
 #: options of users' formats, given under a data set's ``params`` (see shortcut_psd.data.user)
 USER_PARAMS = {
@@ -343,8 +345,8 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
         allowed = {
             "scratch": set(),
             "source": {"source", "edit"},
-            "timm": {"name", "in_chans", "mean", "std", "arch"},
-            "file": {"path", "arch", "in_chans", "mean", "std", "strict"},
+            "timm": {"name", "in_chans", "mean", "std", "arch", "kwargs"},
+            "file": {"path", "arch", "in_chans", "mean", "std", "strict", "layout", "kwargs"},
         }[kind] | {"kind", "edit", "strict"}
         extra = sorted(set(spec) - allowed)
         if extra:
@@ -362,11 +364,12 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
             if "path" not in spec:
                 raise ConfigError(f"config key '{key}.path' is required for kind 'file': a local state dict")
             for k in ("mean", "std"):
-                if k not in spec:
+                if k not in spec and spec.get("layout", "timm") == "timm":
                     raise ConfigError(
                         f"config key '{key}.{k}' is required for kind 'file': the input normalisation the "
                         "weights were trained with, for images scaled to [0, 1] (for example ImageNet's "
-                        "[0.485, 0.456, 0.406] / [0.229, 0.224, 0.225])"
+                        "[0.485, 0.456, 0.406] / [0.229, 0.224, 0.225]), or name a layout that brings it "
+                        "(layout: torchvision | radimagenet)"
                     )
             if not (workdir / spec["path"]).is_file():
                 raise ConfigError(
@@ -420,51 +423,117 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
 def check_model_fits(config: dict) -> None:
     """Every architecture exists in timm and accepts images of ``image.size`` (one forward on zeros).
 
-    Checked: ``model.arch`` with ``model.kwargs`` and the data's channels, and each ``file`` init's
-    ``arch`` with its ``in_chans``; errors name the key to change.
+    Checked: the :class:`~shortcut_psd.models.Arch` of every init exactly as it will be built
+    (:func:`~shortcut_psd.models.init_arch`: ``model.arch`` with ``model.kwargs`` and the data's channels,
+    and each ``timm``/``file`` init's architecture with its kwargs and ``in_chans``). Errors name the key to
+    change and, for a size the model cannot take, the kwargs that would fix it (tried before suggesting).
     """
-    import timm
-    import torch
+    from shortcut_psd.models import Arch, init_arch
+    from shortcut_psd.weights import LAYOUTS
 
     size, chans = config["image"]["size"], config["image"]["channels"]
-    kwargs = config["model"]["kwargs"]
-    checks = [("model.arch", config["model"]["arch"], chans, kwargs, "model.kwargs")]
+    arch, kwargs = config["model"]["arch"], config["model"]["kwargs"]
+    checks = [("model.arch", "model.kwargs", (arch, chans, kwargs))]
     for name, spec in config["inits"].items():
-        if spec["kind"] == "file" and "arch" in spec:
-            checks.append((f"inits.{name}.arch", spec["arch"], int(spec.get("in_chans", 3)), {}, None))
-        elif spec["kind"] == "timm" and "arch" in spec and not timm.is_model(spec["arch"]):
-            checks.append((f"inits.{name}.arch", spec["arch"], chans, {}, None))
+        if spec["kind"] not in ("timm", "file"):
+            continue
+        file_arch = LAYOUTS.get(spec.get("layout", "timm"), {}).get("arch")
+        if spec["kind"] == "file" and not (spec.get("arch") or file_arch):
+            continue  # a torchvision file's ResNet depth is read from the file when the job runs
+        key = f"inits.{name}.{'name' if spec['kind'] == 'timm' else 'arch'}"
+        try:
+            rec = init_arch(
+                spec,
+                model_arch_name=arch,
+                model_kwargs=kwargs,
+                in_chans=chans,
+                num_classes=2,
+                file_arch=file_arch,
+            )
+        except Exception as exc:  # ModelError for kwargs that clash with in_chans/num_classes
+            raise ConfigError(f"config key 'inits.{name}': {exc}") from exc
+        kw_key = f"inits.{name}.kwargs" if "kwargs" in spec or not rec.kwargs else "model.kwargs"
+        checks.append((key, kw_key, (rec.name, rec.in_chans, rec.kwargs)))
     done = set()
-    for key, arch, in_chans, kw, kw_key in checks:
-        if not timm.is_model(arch):
-            close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+    for key, kw_key, (name, in_chans, kw) in checks:
+        if not timm_is_model(name):
+            import timm
+
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
             raise ConfigError(
-                f"config key '{key}': '{arch}' is not a timm architecture"
+                f"config key '{key}': '{name}' is not a timm architecture"
                 + (f"; close names: {', '.join(close)}" if close else "")
                 + ". See timm.list_models()"
             )
-        ident = (arch, in_chans, json.dumps(kw, sort_keys=True, default=str))
+        ident = (name, in_chans, json.dumps(dict(kw), sort_keys=True, default=str))
         if ident in done:
             continue
         done.add(ident)
         try:
-            model = timm.create_model(arch, pretrained=False, num_classes=2, in_chans=in_chans, **kw)
+            record = Arch(name, in_chans, 2, kw)
+            model = record.create()
         except Exception as exc:  # timm raises many kinds for bad kwargs
             raise ConfigError(
-                f"config key '{kw_key or key}': model '{arch}' cannot be created with options {kw} "
+                f"config key '{kw_key}': model '{name}' cannot be created with options {dict(kw)} "
                 f"({type(exc).__name__}: {exc}). Fix or remove the option"
             ) from exc
         try:
-            model.eval()
-            with torch.no_grad():
-                model(torch.zeros(1, in_chans, size, size))
-        except Exception as exc:  # too small for the strides, or a ViT with a fixed img_size
+            _forward_zeros(model, in_chans, size)
+        except Exception as exc:  # too small for the strides, or a ViT with a fixed img_size / patch size
+            fix = _size_fix(record, size)
+            how = (
+                f"Set {kw_key}: {_flow(fix)} (checked: the model then takes this size), or use another "
+                "image.size"
+                if fix is not None
+                else "No img_size/patch_size option makes it fit; use a larger image.size or another model"
+            )
             raise ConfigError(
-                f"config key 'image.size': {size} does not suit '{arch}' ({key}, options {kw}): it cannot "
-                f"take {in_chans}x{size}x{size} images ({type(exc).__name__}: {exc}). Use a larger "
-                "image.size or a model that accepts this size (for a ViT, model.kwargs: {img_size: "
-                f"{size}}})"
+                f"config key 'image.size': {size} does not suit '{name}' ({key}, options {dict(kw)}): it "
+                f"cannot take {in_chans}x{size}x{size} images ({type(exc).__name__}: {str(exc)[:300]}). {how}"
             ) from exc
+        del model
+
+
+def timm_is_model(name: str) -> bool:
+    import timm
+
+    return isinstance(name, str) and timm.is_model(name)
+
+
+def _forward_zeros(model, in_chans: int, size: int) -> None:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, in_chans, size, size))
+
+
+def _flow(d: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+
+
+def _size_fix(record, size: int) -> dict | None:
+    """Kwargs (the record's own, plus ``img_size`` and, if needed, a ``patch_size`` dividing ``size``) with
+    which the architecture takes ``size`` images; None if none does (or the model takes no such option)."""
+    from shortcut_psd.models import Arch
+
+    kw = dict(record.kwargs)
+    # at least 2 x 2 patches: the configured patch size if it allows that, else the largest that does
+    patch = kw.get("patch_size")
+    patches = [p for p in (16, 14, 8, 4, 2) if size % p == 0 and size // p >= 2]
+    candidates = [{**kw, "img_size": size}] if patch and size % patch == 0 and size // patch >= 2 else []
+    candidates += [{**kw, "img_size": size, "patch_size": p} for p in patches]
+    candidates.append({**kw, "img_size": size})
+    for cand in candidates:
+        if cand == kw:
+            continue
+        try:
+            model = Arch(record.name, record.in_chans, 2, cand).create()
+            _forward_zeros(model, record.in_chans, size)
+            return cand
+        except Exception:  # noqa: BLE001, S112 - a candidate that does not work is skipped
+            continue
+    return None
 
 
 def prepare(

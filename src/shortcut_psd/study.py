@@ -66,8 +66,13 @@ def pretrain_source(
     seed: int,
     device: str = "auto",
     progress: bool = True,
+    on_step=None,
 ) -> tuple[torch.nn.Module, dict[str, Any], pd.DataFrame]:
-    """Supervised pre-training on a source's labels; returns ``(model, checkpoint meta, history)``."""
+    """Supervised pre-training on a source's labels; returns ``(model, checkpoint meta, history)``.
+
+    ``on_step(k, model)``: a snapshot callback (``shortcut_psd.dynamics``), or a factory
+    ``on_step(n_train, preprocess)`` returning one when it has attribute ``factory``; see ``train_classifier``.
+    """
     dev = M.pick_device(device)
     train_recipe, own = split_recipe(recipe)
     xt, yt = ds.subset("train")
@@ -85,8 +90,11 @@ def pretrain_source(
         ds.image_size,
         dev,
     )
+    if on_step is not None and getattr(on_step, "factory", False):
+        on_step = on_step(len(xt), prep)
     set_seed(seed)
-    model = M.create_model(arch, num_classes=ds.num_classes, in_chans=ds.channels, **dict(model_kwargs))
+    record = M.Arch(arch, ds.channels, ds.num_classes, dict(model_kwargs))
+    model = record.create()
     model, history = train_classifier(
         model,
         prep,
@@ -97,12 +105,10 @@ def pretrain_source(
         device=dev,
         log=log,
         progress=progress,
+        on_step=on_step,
     )
     meta = {
-        "arch": arch,
-        "model_kwargs": dict(model_kwargs),
-        "num_classes": ds.num_classes,
-        "in_chans": ds.channels,
+        **record.to_meta(),
         "classes": list(ds.classes),
         "preprocessing": prep.to_dict(),
         "source": ds.name,
@@ -142,6 +148,7 @@ def make_init(
         in_chans_data=int(clean_train_images.shape[1]),
         image_mean_std=channel_mean_std(clean_train_images),
         device=M.pick_device(device),
+        model_kwargs=model_kwargs,
     )
     return model, prep, info
 
@@ -155,6 +162,7 @@ def finetune_condition(
     seed: int,
     device: str = "auto",
     progress: bool = True,
+    on_step=None,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Full fine-tuning with early stopping on validation loss (best epoch kept).
 
@@ -188,6 +196,7 @@ def finetune_condition(
         device=M.pick_device(device),
         log=log,
         progress=progress,
+        on_step=on_step,
     )
 
 
@@ -306,6 +315,37 @@ def evaluate(
         "scores": {k[len("test_") :]: res["scores"][k].tolist() for k in names},
     }
     return out
+
+
+def score_condition(
+    model: torch.nn.Module,
+    prep: M.Preprocessing,
+    data: Mapping[str, Any],
+    sets: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    p: float,
+    *,
+    seed: int,
+    evaluation: Mapping[str, Any],
+    device: str,
+    identity: Mapping[str, Any],
+    artifact_seed: int | None,
+    max_train_images: int = 0,
+) -> dict[str, Any]:
+    """A model's ``metrics.json`` for one condition: :func:`evaluate` on the protocol's test sets (intervals
+    over the test images' groups), the artifact seed and the realised prevalence of its training data."""
+    metrics = evaluate(
+        model,
+        prep,
+        sets,
+        evaluation=evaluation,
+        seed=seed,
+        device=device,
+        identity=identity,
+        groups=groups_of_test_images(data),
+    )
+    metrics["artifact_seed"] = artifact_seed
+    metrics["prevalence_realised"] = realised_prevalence(data, p, seed, max_train_images=max_train_images)
+    return metrics
 
 
 def psd_images(

@@ -190,6 +190,7 @@ def train_classifier(
     device: str | torch.device = "cpu",
     log: logging.Logger | None = None,
     progress: bool = False,
+    on_step=None,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Train ``model`` in place on ``train = (images, labels)``; return ``(model with best weights, history)``.
 
@@ -197,6 +198,9 @@ def train_classifier(
     ``set_seed(seed)`` is called first, so on CPU one seed gives identical results. The returned model
     is in ``eval()`` mode and holds the weights of the epoch with the lowest validation loss. ``history``
     has one row per epoch: ``epoch, train_loss, val_loss, val_acc, val_auc, lr, seconds``.
+    ``on_step(k, model)``, when given, is called before the first update (``k = 0``) and after every
+    optimiser update ``k`` (``shortcut_psd.dynamics.SnapshotRecorder``; it must leave the model's weights,
+    mode and the RNG as it found them; docs/DEFINITIONS.md, "Learning order").
     """
     r = resolve_recipe(recipe)
     log = log or logging.getLogger("shortcut_psd.train")
@@ -250,6 +254,9 @@ def train_classifier(
     )
     rows, best_loss, best_state, best_epoch, stale = [], math.inf, None, 0, 0
     start = time.perf_counter()
+    global_step = 0
+    if on_step is not None:
+        on_step(0, model)
     bar = tqdm(range(1, epochs + 1), desc="epochs", unit="ep", disable=not progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
@@ -269,6 +276,10 @@ def train_classifier(
             opt.step()
             sched.step()
             losses[step] = loss.detach()
+            global_step += 1
+            if on_step is not None:
+                on_step(global_step, model)
+                model.train()
         bad = torch.nonzero(~torch.isfinite(losses)).flatten()  # checked once per epoch: no sync per step
         if len(bad):
             b = int(bad[0])

@@ -227,11 +227,106 @@ FIGURES = [
     "examples_artifacts",
 ]
 
+# learning order (workflow/rules/dynamics.smk)
+DYNAMICS_TABLES = ["dynamics_per_model", "dynamics_summary", "dynamics_tests"]
+DYNAMICS_FIGURES = ["dynamics_heatmap", "dynamics_centroid", "dynamics_shortcut"]
+
 
 def all_outputs():
     return (
-        [f"{R}/tables/{t}.csv" for t in TABLES]
-        + [f"{R}/figures/{f}.{ext}" for f in FIGURES for ext in ("png", "pdf")]
+        [f"{R}/tables/{t}.csv" for t in TABLES + DYNAMICS_TABLES]
+        + [
+            f"{R}/figures/{f}.{ext}"
+            for f in FIGURES + DYNAMICS_FIGURES
+            for ext in ("png", "pdf")
+        ]
         + dataset_cards()
         + [f"{R}/run_config.yaml"]
     )
+
+
+# Learning order (docs/DEFINITIONS.md, "Learning order"; workflow/rules/dynamics.smk): what a training
+# job's snapshots depend on, kept as stored when the saved snapshots already cover a new schedule.
+from shortcut_psd.dynamics import snapshot_params, snapshot_settings  # noqa: E402
+
+SNAPSHOTS = snapshot_settings(config)
+
+
+def pretrain_snapshots(wildcards):
+    return snapshot_params(
+        SNAPSHOTS,
+        [
+            f"{R}/pretrain/{wildcards.source}/{wildcards.edit}/seed{wildcards.seed}/dynamics.npz"
+        ],
+    )
+
+
+def finetune_snapshots(prevalences, artifact=None):
+    def params(wildcards):
+        art = artifact or wildcards.artifact
+        return snapshot_params(
+            SNAPSHOTS,
+            [
+                f"{R}/finetune/{wildcards.init}/{wildcards.target}/{art}/p{p}/seed{wildcards.seed}/dynamics.npz"
+                for p in prevalences
+            ],
+        )
+
+    return params
+
+
+# Behavioural probes (workflow/rules/probes.smk; docs/DEFINITIONS.md, "Probes").
+PROBE_TABLES = ["probe_band_reliance", "probe_relations", "probe_artifact_band"]
+PROBE_FIGURES = ["probe_band_reliance", "probe_heatmap"]
+
+
+def probe_files():
+    return [
+        f"{R}/probes/{i}/{t}/seed{s}/probes.npz"
+        for i in INITS
+        for t in TARGETS
+        for s in SEEDS
+    ]
+
+
+def probe_outputs():
+    """The probes' tables and figures (none with probes.enabled: false)."""
+    if not config["probes"]["enabled"]:
+        return []
+    return [f"{R}/tables/{t}.csv" for t in PROBE_TABLES] + [
+        f"{R}/figures/{f}.{ext}" for f in PROBE_FIGURES for ext in ("png", "pdf")
+    ]
+
+
+def dynamics_entries():
+    out = []
+    for name, spec in sorted(config["inits"].items()):
+        if spec.get("kind") == "source":
+            for seed in SEEDS:
+                out.append(
+                    {
+                        "phase": "pretrain",
+                        "init": name,
+                        "target": "",
+                        "artifact": "",
+                        "prevalence": "",
+                        "seed": seed,
+                        "path": f"{R}/pretrain/{spec['source']}/{spec.get('edit', 'none')}/seed{seed}/dynamics.npz",
+                    }
+                )
+    for init, target, artifact, p, seed in CONDITIONS:
+        out.append(
+            {
+                "phase": "finetune",
+                "init": init,
+                "target": target,
+                "artifact": artifact,
+                "prevalence": p,
+                "seed": seed,
+                "path": f"{R}/finetune/{init}/{target}/{artifact}/p{p}/seed{seed}/dynamics.npz",
+            }
+        )
+    return out
+
+
+DYNAMICS_ENTRIES = dynamics_entries()

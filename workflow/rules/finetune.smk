@@ -20,6 +20,7 @@ rule finetune:
         model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
         history=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/history.csv",
         metrics=f"{R}/eval/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/metrics.json",
+        dynamics=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/dynamics.npz",
     log:
         f"{R}/logs/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}.log",
     benchmark:
@@ -39,6 +40,7 @@ rule finetune:
         recipe=config["finetune"],
         device=config["device"],
         evaluation=config["evaluation"],
+        snapshots=finetune_snapshots(["0"], CLEAN),
     script:
         "../scripts/finetune.py"
 
@@ -64,6 +66,10 @@ for _name, _artifacts, _prevalences in shortcut_jobs():
                 f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/metrics.json",
                 p=_prevalences,
             ),
+            dynamics=expand(
+                f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/dynamics.npz",
+                p=_prevalences,
+            ),
         log:
             f"{R}/logs/finetune/{{init}}/{{target}}/{{artifact}}/seed{{seed}}.log",
         benchmark:
@@ -85,6 +91,7 @@ for _name, _artifacts, _prevalences in shortcut_jobs():
             recipe=config["finetune"],
             device=config["device"],
             evaluation=config["evaluation"],
+            snapshots=finetune_snapshots(_prevalences),
         script:
             "../scripts/finetune.py"
 

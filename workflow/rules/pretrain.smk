@@ -7,6 +7,7 @@ rule pretrain:
     output:
         model=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/model.pt",
         history=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/history.csv",
+        dynamics=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/dynamics.npz",
     log:
         f"{R}/logs/pretrain/{{source}}/{{edit}}/seed{{seed}}.log",
     benchmark:
@@ -23,5 +24,6 @@ rule pretrain:
         model_kwargs=config["model"]["kwargs"],
         recipe=config["pretrain"],
         device=config["device"],
+        snapshots=pretrain_snapshots,
     script:
         "../scripts/pretrain.py"

@@ -58,7 +58,7 @@ def _log_uncaught(log: logging.Logger):
 
 
 def _wants_torch(snakemake) -> bool:
-    return snakemake.rule not in ("prepare_dataset", "aggregate", "figures", "provenance")
+    return snakemake.rule not in ("prepare_dataset", "aggregate", "figures", "provenance", "probes_report")
 
 
 class Timer:

@@ -20,19 +20,18 @@ for artifact, images, out in zip(P.artifacts, sm.input.images, sm.output.metrics
     data = study.load_condition_data(images, 0.0)
     sets = study.protocol_sets(data, 0.0, seed, max_train_images=P.max_train_images)
     identity = {"init": w.init, "target": w.target, "artifact": artifact, "prevalence": 0.0, "seed": seed}
-    metrics = study.evaluate(
+    metrics = study.score_condition(
         model,
         prep,
+        data,
         sets,
-        evaluation=P.evaluation,
+        0.0,
         seed=seed,
+        evaluation=P.evaluation,
         device=P.device,
         identity=identity,
-        groups=study.groups_of_test_images(data),
-    )
-    metrics["artifact_seed"] = P.artifact_seed
-    metrics["prevalence_realised"] = study.realised_prevalence(
-        data, 0.0, seed, max_train_images=P.max_train_images
+        artifact_seed=P.artifact_seed,
+        max_train_images=P.max_train_images,
     )
     write_json(out, metrics)
     s = metrics["sets"]

@@ -13,7 +13,8 @@ import _common
 
 log = _common.start(snakemake, "finetune")  # noqa: F821
 
-from shortcut_psd import study  # noqa: E402
+from shortcut_psd import dynamics, study  # noqa: E402
+from shortcut_psd import models as M  # noqa: E402
 from shortcut_psd.config import config_hash  # noqa: E402
 from shortcut_psd.io import write_csv, write_json  # noqa: E402
 from shortcut_psd.models import save_checkpoint  # noqa: E402
@@ -35,10 +36,11 @@ outputs = zip(
     as_list(sm.output.model),
     as_list(sm.output.history),
     as_list(sm.output.metrics),
+    as_list(sm.output.dynamics),
     strict=True,
 )
 data = None
-for p_name, model_path, history_path, metrics_path in outputs:
+for p_name, model_path, history_path, metrics_path, dynamics_path in outputs:
     p = float(p_name)
     timer = _common.Timer()
     if data is None:
@@ -56,27 +58,38 @@ for p_name, model_path, history_path, metrics_path in outputs:
         device=P.device,
     )
     log.info("p = %g: init '%s': %s", p, w.init, {k: v for k, v in info.items() if k != "source_meta"})
-    model, history = study.finetune_condition(model, prep, sets, recipe=P.recipe, seed=seed, device=P.device)
+    # learning order (docs/DEFINITIONS.md, "Learning order"): snapshots of the gradient PSD and test AUCs
+    snapshots = dynamics.recorder_for(
+        len(sets["train"][1]),
+        P.recipe,
+        sets["test_clean"],
+        prep,
+        P.snapshots["psd"],
+        P.snapshots["dynamics"],
+        seed=seed,
+        device=M.pick_device(P.device),
+        eval_sets={k: sets[f"test_{k}"] for k in ("clean", "iid", "ood")},
+    )
+    model, history = study.finetune_condition(
+        model, prep, sets, recipe=P.recipe, seed=seed, device=P.device, on_step=snapshots
+    )
     identity = {"init": w.init, "target": w.target, "artifact": P.artifact, "prevalence": p, "seed": seed}
-    metrics = study.evaluate(
+    metrics = study.score_condition(
         model,
         prep,
+        data,
         sets,
-        evaluation=P.evaluation,
+        p,
         seed=seed,
+        evaluation=P.evaluation,
         device=P.device,
         identity=identity,
-        groups=study.groups_of_test_images(data),
+        artifact_seed=P.artifact_seed,
+        max_train_images=cap,
     )
-    metrics["artifact_seed"] = P.artifact_seed
-    metrics["prevalence_realised"] = study.realised_prevalence(data, p, seed, max_train_images=cap)
     metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     metrics["epochs_run"] = len(history)
-    meta = {
-        "arch": info.get("arch", init["arch"]),
-        "model_kwargs": init["model_kwargs"],
-        "num_classes": 2,
-        "in_chans": prep.in_chans,
+    meta = {  # arch, model_kwargs, in_chans, num_classes: from the model's own record (models.Arch)
         "classes": ["negative", "positive"],
         "preprocessing": prep.to_dict(),
         "init": {"name": w.init, **init["spec"]},
@@ -87,6 +100,7 @@ for p_name, model_path, history_path, metrics_path in outputs:
     write_csv(history_path, history)
     write_json(metrics_path, metrics)
     save_checkpoint(model_path, model, meta)
+    dynamics.write(dynamics_path, snapshots, identity, P.snapshots)
     s = metrics["sets"]
     log.info(
         "p = %g: AUC clean %.3f, iid %.3f, ood %.3f, gap %.3f (best epoch %d of %d) in %s",

@@ -140,4 +140,6 @@ def load_imageset(path: str | os.PathLike) -> ImageSet:
                 meta=json.loads(str(z["meta"])),
             )
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"prepared data set {path} is damaged or incomplete ({exc}); delete it and rerun") from exc
+        raise DataError(
+            f"prepared data set {path} is damaged or incomplete ({exc}); delete it and rerun"
+        ) from exc
