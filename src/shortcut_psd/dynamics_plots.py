@@ -32,9 +32,17 @@ def heatmap(snaps: Sequence[Mapping[str, Any]]):
     plt = _plt()
     sel = [s for s in snaps if s["phase"] == "pretrain" or float(s["prevalence"]) == 0]
     groups = _groups(sel, ["phase", "init"])
-    n = max(1, len(groups))
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n + 1, 3.0), squeeze=False)
-    for ax, ((phase, init), members) in zip(axes[0], groups.items(), strict=False):
+    # one row per phase (pre-training, fine-tuning), one column per init: a grid stays readable
+    phases = sorted({k[0] for k in groups}, key=lambda ph: ph != "pretrain") or ["finetune"]
+    inits = sorted({k[1] for k in groups}) or ["-"]
+    fig, axes = plt.subplots(
+        len(phases), len(inits), figsize=(3.0 * len(inits) + 1, 2.8 * len(phases) + 0.4), squeeze=False
+    )
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for (phase, init), members in groups.items():
+        ax = axes[phases.index(phase)][inits.index(init)]
+        ax.set_visible(True)
         steps, mean, _, _ = mean_trajectory(members, "curves", n_boot=1, seed=0, ci=0.95)
         change = mean - mean[0]
         lim = float(np.nanmax(np.abs(change))) or 1.0
@@ -46,8 +54,10 @@ def heatmap(snaps: Sequence[Mapping[str, Any]]):
         ax.set_title(f"{phase}: {init} (n={len(members)})", fontsize=8)
         ax.set_xlabel("step")
         fig.colorbar(im, ax=ax, fraction=0.05)
-    axes[0][0].set_ylabel("frequency (cycles/pixel)")
+    for row in axes:
+        row[0].set_ylabel("frequency (cycles/pixel)")
     if not groups:
+        axes[0][0].set_visible(True)
         axes[0][0].text(0.5, 0.5, "no snapshots (dynamics.enabled: false)", ha="center", va="center")
     fig.tight_layout()
     return fig
