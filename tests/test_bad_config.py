@@ -152,6 +152,8 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
     ("bands-beyond-nyquist", change("psd.bands_cpp", [0.1, 0.7]), "'psd.bands_cpp"),
     ("head-seeds-empty", change("psd.head_seeds", []), "'psd.head_seeds'"),
     ("stats-ci-1", change("stats.ci", 1.0), "'stats.ci'"),
+    ("probe-band-empty", change("probes.bands", [[0.01, 0.02]]), "'probes.bands'"),
+    ("probe-too-many-bands", change("probes.n_bands", 40), "'probes.n_bands"),
     (
         "split-fractions",
         both(change("datasets.photos.val_fraction", 0.6), change("datasets.photos.test_fraction", 0.5)),

@@ -419,6 +419,17 @@ def check_semantics(config: dict, *, workdir: str | os.PathLike = ".", check_mod
     if check_model:
         check_model_fits(config)
 
+    probes_cfg = config.get("probes") or {}
+    if probes_cfg.get("enabled", False):  # the probes' bands must hold a frequency bin of the images
+        from shortcut_psd.probes import resolve_bands
+
+        size = int(config["image"]["size"])
+        try:
+            resolve_bands(probes_cfg.get("bands", "auto"), size, size, int(probes_cfg.get("n_bands", 8)))
+        except ConfigError as exc:
+            key = re.split(r"[=:]", str(exc), maxsplit=1)[0]
+            raise ConfigError(f"config key '{key}' (image.size {size}): {exc}") from exc
+
 
 def check_model_fits(config: dict) -> None:
     """Every architecture exists in timm and accepts images of ``image.size`` (one forward on zeros).
