@@ -324,7 +324,7 @@ def tag(
     the corner and the centre. Not at the corner, because the default 2-D Hann window of the artifact PSD
     is near 0 at the border (a mark 2 px from the corner keeps a mean squared window of 0.002 over its
     pixels against 0.14 over a 32 px image, so the window would erase it from its PSD; the default keeps
-    about 0.4); not at the centre, because the centre pixel's tissue sets a brain patch's label, and a mark
+    about 0.31); not at the centre, because the centre pixel's tissue sets a brain patch's label, and a mark
     over it destroys the real signal even in clean models.
     Spectral signature: broadband: the sharp-edged mark spreads power over low, mid and high frequencies;
     it is localised in space, not in frequency.
