@@ -116,10 +116,10 @@ def evaluate_sets(
             model, preprocess, images, batch_size=batch_size, device=device, positive=positive
         )
         n = len(labels)
-        if n not in weights and n_boot > 0:
-            codes, n_groups = group_codes(groups if groups is not None and len(groups) == n else None, n)
-            weights[n] = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
         g = groups if groups is not None and len(groups) == n else None
+        if n not in weights and n_boot > 0:
+            codes, n_groups = group_codes(g, n)
+            weights[n] = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
         results[name] = auc_interval(
             _binary(labels, positive), scores[name], groups=g, n_boot=0, ci=ci, weights=weights.get(n)
         )
