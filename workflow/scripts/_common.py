@@ -2,11 +2,17 @@
 
 Makes the library importable without installing it (per-rule conda environments hold only third-party
 packages), sends logging and warnings to the rule's log file, and sets the thread count.
+
+Timing marks: :func:`ready` marks the end of a job's set-up (interpreter start, imports); at exit the log
+gets one line ``timing: setup_s=<process start to ready> work_s=<ready to exit>``, which
+``benchmarks/bench_startup.py`` reads beside the rule's benchmark file to give the fixed cost per rule.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +45,7 @@ def start(snakemake, name: str) -> logging.Logger:
         import torch
 
         torch.set_num_threads(threads)
+    atexit.register(_log_timing, log)
     log.info("start: rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), threads)
     log.info("outputs: %s", ", ".join(map(str, snakemake.output)))
     return log
@@ -59,6 +66,34 @@ def _log_uncaught(log: logging.Logger):
 
 def _wants_torch(snakemake) -> bool:
     return snakemake.rule not in ("prepare_dataset", "aggregate", "figures", "provenance", "probes_report")
+
+
+_READY: list[float] = []  # wall clock (time.time()) when the job's set-up ended
+
+
+def ready() -> Timer:
+    """Mark the end of the job's set-up (imports): what follows is its work. Returns a Timer of the work."""
+    _READY.append(time.time())
+    return Timer()
+
+
+def process_start_time() -> float | None:
+    """Wall-clock time (s since the epoch) at which this process started, from /proc (None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{os.getpid()}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime (clock ticks after boot)
+        uptime = float(Path("/proc/uptime").read_text().split()[0])  # 10 ms resolution (btime has 1 s)
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _log_timing(log: logging.Logger) -> None:
+    if not _READY:
+        return
+    t0 = process_start_time()
+    setup = f"{_READY[0] - t0:.2f}" if t0 is not None else "nan"
+    log.info("timing: setup_s=%s work_s=%.2f", setup, time.time() - _READY[0])
 
 
 class Timer:

@@ -10,7 +10,7 @@ from shortcut_psd.io import write_csv  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 st = P.stats
-timer = _common.Timer()
+timer = _common.ready()
 records = agg.load_metrics(P.results, P.inits, P.targets, P.artifacts, P.prevalences, P.seeds)
 auc = agg.auc_table(records)
 log.info("AUC table: %d scored models", len(auc))

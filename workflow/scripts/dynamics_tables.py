@@ -11,6 +11,8 @@ from shortcut_psd import dynamics as D  # noqa: E402
 from shortcut_psd import dynamics_plots  # noqa: E402
 from shortcut_psd.io import save_figure, write_csv  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 P = sm.params
 dyn = D.check_dynamics(P.dynamics)

@@ -9,6 +9,8 @@ from shortcut_psd.data import load_imageset, save_imageset  # noqa: E402
 from shortcut_psd.edits import apply_edit  # noqa: E402
 from shortcut_psd.gradients import image_psd  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 spec = dict(sm.params.edit)
 kind = spec.pop("kind")

@@ -10,6 +10,8 @@ from shortcut_psd import study  # noqa: E402
 from shortcut_psd.io import write_json  # noqa: E402
 from shortcut_psd.models import Preprocessing, load_checkpoint, pick_device  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 P = sm.params
 w = sm.wildcards

@@ -13,6 +13,8 @@ from shortcut_psd import plots  # noqa: E402
 from shortcut_psd.aggregate import read_curve  # noqa: E402
 from shortcut_psd.clustered import seed_group_curves  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 P = sm.params
 R = Path(P.results)

@@ -19,6 +19,8 @@ from shortcut_psd.config import config_hash  # noqa: E402
 from shortcut_psd.io import write_csv, write_json  # noqa: E402
 from shortcut_psd.models import save_checkpoint  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 P = sm.params
 w = sm.wildcards

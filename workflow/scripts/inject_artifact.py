@@ -20,7 +20,7 @@ sm = snakemake  # noqa: F821
 P = sm.params
 spec = dict(P.spec)
 kind = spec.pop("kind")
-timer = _common.Timer()
+timer = _common.ready()
 ds = load_imageset(sm.input.data)
 log.info(
     "artifact '%s' (%s, %s) on %d images of '%s'", sm.wildcards.artifact, kind, spec, len(ds.images), ds.name

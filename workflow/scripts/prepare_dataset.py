@@ -12,7 +12,7 @@ from shortcut_psd.data.user import load_user_dataset  # noqa: E402
 sm = snakemake  # noqa: F821
 spec = dict(sm.params.spec)
 image = sm.params.image
-timer = _common.Timer()
+timer = _common.ready()
 if spec["format"] == "builtin":
     builder = BUILTINS[spec["builtin"]]
     log.info(

@@ -14,7 +14,7 @@ from shortcut_psd.models import save_checkpoint  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 seed = int(sm.wildcards.seed)
-timer = _common.Timer()
+timer = _common.ready()
 ds = load_imageset(sm.input.data)
 snapshots = dynamics.SourceSnapshots(
     ds, P.recipe, P.snapshots["psd"], P.snapshots["dynamics"], seed=seed, device=M.pick_device(P.device)

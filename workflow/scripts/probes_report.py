@@ -11,7 +11,7 @@ from shortcut_psd.io import save_figure, write_csv  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 st = P.stats
-timer = _common.Timer()
+timer = _common.ready()
 runs = {}
 for path in sm.input.probes:
     # .../probes/{init}/{target}/seed{seed}/probes.npz

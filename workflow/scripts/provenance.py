@@ -11,6 +11,8 @@ import yaml  # noqa: E402
 
 from shortcut_psd.io import write_text  # noqa: E402
 
+_common.ready()  # set-up done: the job's work starts here
+
 sm = snakemake  # noqa: F821
 versions = {}
 for dist in (

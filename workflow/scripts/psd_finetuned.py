@@ -11,7 +11,7 @@ from shortcut_psd.models import Preprocessing, load_checkpoint, pick_device  # n
 sm = snakemake  # noqa: F821
 P = sm.params
 seed = int(sm.wildcards.seed)
-timer = _common.Timer()
+timer = _common.ready()
 target = load_imageset(sm.input.data)
 x, y, groups = study.psd_images(target, P.psd, seed)
 by_label = dict(zip(P.labels, sm.input.models, strict=True))

@@ -14,7 +14,7 @@ from shortcut_psd.spectral import WINDOWS  # noqa: E402
 sm = snakemake  # noqa: F821
 P = sm.params
 seed = int(sm.wildcards.seed)
-timer = _common.Timer()
+timer = _common.ready()
 target = load_imageset(sm.input.data)
 init = P.init
 model, prep, info = study.make_init(
