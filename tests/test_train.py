@@ -162,3 +162,23 @@ def test_augment_batch_is_seeded_and_shape_preserving():
     for i in range(16):
         assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(-1))
     assert augment_batch(x, "none", torch.Generator()) is x
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_multiclass_auc_equals_scikit_learn(classes):
+    """The rank AUC used during training (no sklearn import at start-up) equals roc_auc_score, ties included."""
+    from sklearn.metrics import roc_auc_score
+
+    from shortcut_psd.train import multiclass_auc
+
+    rng = np.random.default_rng(classes)
+    y = rng.integers(0, classes, 300)
+    logits = np.round(rng.normal(size=(300, classes)) + np.eye(classes)[y], 1)  # rounding makes ties
+    prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    want = (
+        roc_auc_score(y, prob[:, 1])
+        if classes == 2
+        else roc_auc_score(y, prob, multi_class="ovr", average="macro", labels=np.arange(classes))
+    )
+    assert multiclass_auc(y, prob) == pytest.approx(want, abs=1e-12)
+    assert np.isnan(multiclass_auc(np.zeros(10, int), prob[:10]))
