@@ -28,11 +28,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
 
 from shortcut_psd.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:  # the config check imports this module: no torch at start-up
+    from torch import Tensor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
