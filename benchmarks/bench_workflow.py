@@ -2,6 +2,7 @@
 
 1. ``snakemake --cores 2 --config results=<fresh tmp dir>`` (the default study, config.yaml) from nothing;
 2. the same command again, which must find nothing to do;
+   followed by the fixed cost per job by rule (``bench_startup.py``) read from that run's logs;
 3. ``snakemake -n`` of ``configs/paper.yaml`` (about 3,000 jobs) on the fake data tree that
    ``tests/test_paper_config.py`` builds (its fixture is reused).
 
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import _util
+import bench_startup
 
 REPO = _util.REPO
 
@@ -90,6 +92,10 @@ def main() -> None:
                     f"{jobs[-1][1] if jobs else '?'} jobs | before: {load} | after: {_util.loadavg()}",
                     flush=True,
                 )
+                fixed = bench_startup.summarise(bench_startup.job_times(results))
+                out["startup"] = fixed
+                print("fixed cost per job, by rule (benchmarks/bench_startup.py):", flush=True)
+                print(bench_startup.table(fixed), flush=True)
             if args.skip_scratch and args.update_first:
                 s, log = snakemake(
                     "--cores", args.cores, "--config", f"results={results}", log=tmp / "update.log"
