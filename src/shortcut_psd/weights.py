@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from shortcut_psd.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:  # the config check imports this module: no torch at start-up
