@@ -51,6 +51,7 @@ def test_registry():
     }
     for kind in KINDS:
         assert "Spectral signature" in describe_artifact(kind)
+        assert all(f"\n  {name} (" in describe_artifact(kind) for name in artifact_defaults(kind))
         assert check_artifact_params(kind, {}) == artifact_defaults(kind)
 
 
@@ -80,6 +81,8 @@ def test_unknown_kinds_params_and_values_raise_config_errors():
             check_artifact_params(kind, params)
     with pytest.raises(ConfigError, match=r"\['center'|'top-left'"):
         check_artifact_params("tag", {"position": "middle"})
+    with pytest.raises(ConfigError, match=r"^nlm_denoise: h must be a number >= 0 and <= 1; got 1.5$"):
+        check_artifact_params("nlm_denoise", {"h": 1.5})
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -7,20 +7,10 @@ import pytest
 from skimage.data import camera
 from skimage.filters import butterworth
 
-from shortcut_psd.edits import (
-    EDITS,
-    apply_edit,
-    apply_response,
-    check_edit_params,
-    describe_edit,
-    edit_defaults,
-    edit_kinds,
-    highpass_response,
-    lowpass_response,
-)
+from shortcut_psd.edits import EDITS, apply_edit, check_edit_params, describe_edit, edit_defaults, edit_kinds
 from shortcut_psd.errors import ConfigError, DataError
+from shortcut_psd.freqgrid import apply_response, highpass_response, lowpass_response, radius_cpp
 from shortcut_psd.gradients import image_psd
-from shortcut_psd.spectral import radius_cpp
 
 
 def camera_crops(n=24, size=64, seed=0):
@@ -42,6 +32,7 @@ def test_registry_lists_kinds_and_defaults():
     assert edit_defaults("lowpass") == {"cutoff_cpp": 0.15, "filter": "butterworth", "order": 2.0}
     assert edit_defaults("none") == {}
     assert "Spectral signature" in describe_edit("whiten")
+    assert "\n  strength (float in [0, 1]; default 1.0): " in describe_edit("whiten")
 
 
 def test_unknown_kinds_params_and_values_raise_config_errors():
@@ -62,6 +53,8 @@ def test_unknown_kinds_params_and_values_raise_config_errors():
         check_edit_params("bandstop", {"f_lo_cpp": 0.3, "f_hi_cpp": 0.2})
     with pytest.raises(ConfigError, match="strength"):
         check_edit_params("whiten", {"strength": 2})
+    with pytest.raises(ConfigError, match="highpass: keep_mean must be true or false"):
+        check_edit_params("highpass", {"keep_mean": "yes"})
     with pytest.raises(DataError, match=r"\(N, C, H, W\)"):
         apply_edit("none", x[0])
     assert check_edit_params("whiten", {"strength": 0.5}) == {"strength": 0.5, "eps": 1e-8}

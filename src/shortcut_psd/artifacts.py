@@ -1,43 +1,48 @@
 """Artifacts: label-correlated "shortcuts" injected into target images (docs/DEFINITIONS.md, "Artifacts").
 
-A registry like timm's: ``ARTIFACTS`` maps a name to ``fn(images, rng, **params) -> (clean, artifacted)``;
-:func:`apply_artifact` checks the parameters, seeds the generator and runs it. ``clean`` is what every
+A registry like timm's (:class:`shortcut_psd.registry.Registry`): ``ARTIFACTS`` maps a name to
+``fn(images, rng, **params) -> (clean, artifacted)``, registered with a spec of each parameter, its spectral
+signature and whether its clean images are the raw ones; :func:`apply_artifact` checks the parameters,
+seeds the generator and runs it. To add an artifact, register a function here. ``clean`` is what every
 image gets anyway (for ``photon_noise`` the baseline-dose noise; the unchanged images for the others) and
 ``artifacted`` the artifact version, so the artifact is exactly ``artifacted - clean`` and its PSD
 (:func:`shortcut_psd.gradients.artifact_psd`) compares directly with a gradient PSD. Images are float32
 ``(N, C, H, W)`` in ``[0, 1]``; outputs are clipped to ``[0, 1]``; results depend only on the inputs, the
-parameters and ``seed``. Frequencies are in cycles/pixel, as in :mod:`shortcut_psd.spectral`.
+parameters and ``seed``. Frequencies are in cycles/pixel, as in :mod:`shortcut_psd.spectral`; the filters
+are those of :mod:`shortcut_psd.freqgrid`, shared with the edits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from shortcut_psd.edits import (
+from shortcut_psd.errors import DataError
+from shortcut_psd.freqgrid import (
+    CUTOFF,
+    F_HI,
+    F_LO,
+    FILTER,
     FILTERS,
+    ORDER,
     apply_response,
+    band_is_ordered,
     bandpass_response,
-    check_band,
-    check_cutoff,
-    check_filter,
     check_images,
-    describe,
+    immerkaer_sigma,
     lowpass_response,
-    merge_params,
-    registry_defaults,
+    radius_cpp,
 )
-from shortcut_psd.errors import ConfigError, DataError
-from shortcut_psd.spectral import radius_cpp
+from shortcut_psd.registry import Param, Registry
 
-ARTIFACTS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {}
-#: per kind: is its ``clean`` output the input images themselves? (False for ``photon_noise``, whose clean
-#: images carry the baseline-dose noise.) The workflow shares one p = 0 model among the artifacts whose
-#: clean images are the raw data and trains a p = 0 model on its own clean images for each of the others
+#: name -> ``fn(images, rng, **params) -> (clean, artifacted)``; ``register``'s keyword ``clean_is_raw``:
+#: is the ``clean`` output the input images themselves? (False for ``photon_noise``, whose clean images
+#: carry the baseline-dose noise.) The workflow shares one p = 0 model among the artifacts whose clean
+#: images are the raw data and trains a p = 0 model on its own clean images for each of the others
 #: (``shortcut_psd.config.shares_clean_model``; docs/DEFINITIONS.md, "Baselines").
-CLEAN_IS_RAW: dict[str, bool] = {}
+ARTIFACTS = Registry("artifact", extras={"clean_is_raw": True})
+CLEAN_IS_RAW = ARTIFACTS.attribute("clean_is_raw")  # kind -> bool (a live view)
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 DOMAINS = ("image", "sinogram")
 
@@ -52,16 +57,29 @@ GLYPHS: dict[str, np.ndarray] = {
 }
 
 
-def _register(name: str, *, clean_is_raw: bool = True):
-    def deco(fn):
-        ARTIFACTS[name] = fn
-        CLEAN_IS_RAW[name] = clean_is_raw
-        return fn
-
-    return deco
+def _positive(doc: str) -> Param:
+    return Param("float", doc, lo=0, lo_open=True)
 
 
-@_register("photon_noise", clean_is_raw=False)
+def _unit_interval(doc: str) -> Param:
+    return Param("float", doc, lo=0, hi=1)
+
+
+@ARTIFACTS.register(
+    "photon_noise",
+    clean_is_raw=False,
+    signature="image domain: white (flat) noise, its level set by the dose difference; sinogram domain: "
+    "ramp-filtered noise, power rising with frequency up to Nyquist (CT noise texture).",
+    params={
+        "baseline_dose": _positive("photons per pixel at value 1 (image) or per unattenuated detector bin"),
+        "dose_fraction": Param(
+            "float", "the reduced dose, a fraction of the baseline", lo=0, lo_open=True, hi=1
+        ),
+        "domain": Param("choice", "where the photons are counted", choices=DOMAINS),
+        "n_angles": Param("int", "projection angles (sinogram; null = image side)", lo=1, nullable=True),
+        "path_attenuation": _positive("attenuation of a full-width path of value-1 pixels (sinogram)"),
+    },
+)
 def photon_noise(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -87,12 +105,6 @@ def photon_noise(
     integrals ``-log(counts / dose) / mu`` minus the noiseless ones are reconstructed by filtered
     back-projection (``iradon``, ramp filter) and added to the image, so the image keeps its resolution and
     only the noise carries the CT texture.
-
-    Parameters: ``baseline_dose`` photons per pixel at value 1 (image) or per unattenuated detector bin
-    (sinogram), > 0; ``dose_fraction`` in (0, 1]; ``domain`` ``image`` | ``sinogram``; ``n_angles``
-    (sinogram; None = image side); ``path_attenuation`` (sinogram), > 0.
-    Spectral signature: image domain: white (flat) noise, its level set by the dose difference; sinogram
-    domain: ramp-filtered noise, power rising with frequency up to Nyquist (CT noise texture).
     """
     x = images.astype(np.float64)
     if domain == "image":
@@ -133,7 +145,24 @@ def _photon_noise_sinogram(x, rng, dose, fraction, n_angles, path_attenuation):
     return clean.astype(np.float32), artifacted.astype(np.float32)
 
 
-@_register("nlm_denoise")
+@ARTIFACTS.register(
+    "nlm_denoise",
+    signature="removes high-frequency texture and noise: the difference is concentrated at high "
+    "frequencies, the artifacted images have less high-frequency power.",
+    params={
+        "h": _unit_interval("filter strength (cut-off distance between patches), image units"),
+        "sigma": _unit_interval("noise std passed to the filter, image units"),
+        "patch_size": Param("int", "patch side, pixels (as in skimage)", lo=1),
+        "patch_distance": Param("int", "search distance, pixels (as in skimage)", lo=1),
+        "fast_mode": Param("bool", "skimage's fast algorithm"),
+    },
+    retired={
+        "strength": "give h, the absolute filter strength in image units (strength 1.0 on clean images ran "
+        "at h = 0.05, the default)",
+        "min_sigma": "give sigma, the absolute noise std in image units (default 0.05)",
+        "sigma_estimator": "the noise std is no longer estimated; give sigma (default 0.05)",
+    },
+)
 def nlm_denoise(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -154,13 +183,9 @@ def nlm_denoise(
     about 0.005 (wavelet estimate; under 0.01 per patch), so a strength relative to it did nothing, and
     in practice the filter always ran at a fixed floor of 0.05. The defaults (``h = sigma = 0.05``) are
     that floor, so the default output is what the relative version gave on clean images. ``h = 0`` with ``sigma = 0`` is the identity; the
-    larger ``h`` (or ``sigma``), the smoother the output. ``clean`` is the unchanged images.
-
-    Parameters: ``h`` in [0, 1] (filter strength, image units); ``sigma`` in [0, 1] (noise std, image
-    units); ``patch_size`` and ``patch_distance`` (pixels, as in skimage); ``fast_mode`` (skimage's fast
-    algorithm).
-    Spectral signature: removes high-frequency texture and noise: the difference is concentrated at high
-    frequencies, the artifacted images have less high-frequency power.
+    larger ``h`` (or ``sigma``), the smoother the output. ``clean`` is the unchanged images. Parameters
+    it no longer takes (``strength``, ``min_sigma``, ``sigma_estimator``) are refused naming what replaced
+    them.
     """
     from skimage.restoration import denoise_nl_means
 
@@ -182,46 +207,21 @@ def nlm_denoise(
     return images.copy(), out
 
 
-#: parameters an artifact no longer takes, each with what replaced it (named in the error message)
-RETIRED_PARAMS: dict[str, dict[str, str]] = {
-    "nlm_denoise": {
-        "strength": "give h, the absolute filter strength in image units (strength 1.0 on clean images ran "
-        "at h = 0.05, the default)",
-        "min_sigma": "give sigma, the absolute noise std in image units (default 0.05)",
-        "sigma_estimator": "the noise std is no longer estimated; give sigma (default 0.05)",
-    }
-}
+#: per kind: the parameters it no longer takes, each with what replaced it (``register``'s ``retired``)
+RETIRED_PARAMS = ARTIFACTS.attribute("retired")
 
 
 def check_retired_params(kind: str, params: dict[str, Any]) -> None:
     """ConfigError naming each parameter of ``params`` that artifact ``kind`` no longer takes."""
-    retired = RETIRED_PARAMS.get(kind, {})
-    old = [k for k in params if k in retired]
-    if old:
-        raise ConfigError(
-            f"{kind}: parameter(s) {old} were removed; " + "; ".join(f"'{k}': {retired[k]}" for k in old)
-        )
+    ARTIFACTS.check_retired(kind, params)
 
 
-def immerkaer_sigma(image: np.ndarray) -> float:
-    """Noise std of a 2-D image (or (H, W, C), averaged over channels) by Immerkaer's method.
-
-    J. Immerkaer, "Fast noise variance estimation", CVIU 64(2), 1996: ``sigma = sqrt(pi/2) / (6 (W-2)
-    (H-2)) * sum |I * N|`` over the interior, with ``N = [[1,-2,1],[-2,4,-2],[1,-2,1]]`` (the difference
-    of two Laplacians, blind to locally linear image structure). No artifact uses it any more; kept as a
-    PyWavelets-free way to check how noisy a data set is (to choose ``nlm_denoise``'s ``sigma``).
-    """
-    img = image if image.ndim == 3 else image[..., None]
-    c = img[1:-1, 1:-1]
-    edges = img[:-2, 1:-1] + img[2:, 1:-1] + img[1:-1, :-2] + img[1:-1, 2:]
-    corners = img[:-2, :-2] + img[:-2, 2:] + img[2:, :-2] + img[2:, 2:]
-    conv = 4 * c - 2 * edges + corners
-    h, w = img.shape[:2]
-    per_channel = np.sqrt(np.pi / 2) * np.abs(conv).sum(axis=(0, 1)) / (6.0 * (w - 2) * (h - 2))
-    return float(per_channel.mean())
-
-
-@_register("lowpass")
+@ARTIFACTS.register(
+    "lowpass",
+    signature="the difference (minus the high-pass part of the image) lies above the cutoff (all of it for "
+    "ideal; for Butterworth mostly, rolling in below the cutoff as (f/cutoff)**(4 order)).",
+    params={"cutoff_cpp": CUTOFF, "filter": FILTER, "order": ORDER},
+)
 def lowpass(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -232,17 +232,25 @@ def lowpass(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Low-pass at ``cutoff_cpp`` (cycles/pixel), the same filter as the ``lowpass`` source edit.
 
-    Parameters: ``cutoff_cpp`` in (0, 0.5]; ``filter`` ``butterworth`` (gain ``1/(1+(f/cutoff)**(2 order))``)
-    or ``ideal``; ``order``. ``clean`` is the unchanged images.
-    Spectral signature: the difference (minus the high-pass part of the image) lies above the cutoff (all of
-    it for ``ideal``; for Butterworth mostly, rolling in below the cutoff as ``(f/cutoff)**(4 order)``).
+    ``clean`` is the unchanged images.
     """
     del rng
     resp = lowpass_response(radius_cpp(*images.shape[-2:]), cutoff_cpp, filter, order)
     return images.copy(), apply_response(images, resp)
 
 
-@_register("band_noise")
+@ARTIFACTS.register(
+    "band_noise",
+    signature="the difference PSD is flat inside the annulus and zero outside (ideal filter).",
+    params={
+        "f_lo_cpp": F_LO,
+        "f_hi_cpp": F_HI,
+        "amplitude": Param("float", "noise std relative to the image's std", lo=0),
+        "filter": FILTER,
+        "order": ORDER,
+    },
+    checks=[band_is_ordered],
+)
 def band_noise(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -260,10 +268,6 @@ def band_noise(
     standard deviation equals ``amplitude * std(image)`` (std over the image's channels and pixels; a
     constant image gets no noise), and added. ``clean`` is the unchanged images. Clipping to [0, 1] can
     leak a little power out of the band where the noise saturates.
-
-    Parameters: ``f_lo_cpp`` >= 0 < ``f_hi_cpp`` <= 0.707; ``amplitude`` >= 0 (relative to the image std);
-    ``filter`` ``ideal`` | ``butterworth``; ``order``.
-    Spectral signature: the difference PSD is flat inside the annulus and zero outside (ideal filter).
     """
     h, w = images.shape[-2:]
     resp = bandpass_response(radius_cpp(h, w), f_lo_cpp, f_hi_cpp, filter, order)
@@ -303,7 +307,20 @@ def tag_mask(
     return mask
 
 
-@_register("tag")
+@ARTIFACTS.register(
+    "tag",
+    signature="broadband: the sharp-edged mark spreads power over low, mid and high frequencies; it is "
+    "localised in space, not in frequency.",
+    params={
+        "glyph": Param("choice", "the mark drawn (5x7 pixel font)", choices=tuple(sorted(GLYPHS))),
+        "size": Param("int", "height of the mark, pixels", lo=3),
+        "position": Param("choice", "where the mark goes", choices=POSITIONS),
+        "margin": Param(
+            "int", "pixels from the named edges (null: a third of the free space)", lo=0, nullable=True
+        ),
+        "intensity": _unit_interval("value the mark's pixels are set to"),
+    },
+)
 def tag(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -326,8 +343,6 @@ def tag(
     pixels against 0.14 over a 32 px image, so the window would erase it from its PSD; the default keeps
     about 0.31); not at the centre, because the centre pixel's tissue sets a brain patch's label, and a mark
     over it destroys the real signal even in clean models.
-    Spectral signature: broadband: the sharp-edged mark spreads power over low, mid and high frequencies;
-    it is localised in space, not in frequency.
     """
     del rng
     h, w = images.shape[-2:]
@@ -337,81 +352,29 @@ def tag(
     return images.copy(), out
 
 
-def _number(name: str, value: Any, *, lo: float, lo_open: bool, hi: float | None = None) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value > lo if lo_open else value >= lo) and (hi is None or value <= hi)
-    if not ok:
-        rng = f"{'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
-        raise ConfigError(f"{name} must be a number {rng}; got {value!r}")
-
-
-def _integer(name: str, value: Any, lo: int) -> None:
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lo):
-        raise ConfigError(f"{name} must be an integer >= {lo}; got {value!r}")
-
-
-def _validate_artifact(kind: str, p: dict[str, Any]) -> None:
-    if kind == "photon_noise":
-        _number("photon_noise: baseline_dose", p["baseline_dose"], lo=0, lo_open=True)
-        _number("photon_noise: dose_fraction", p["dose_fraction"], lo=0, lo_open=True, hi=1)
-        if p["domain"] not in DOMAINS:
-            raise ConfigError(f"photon_noise: domain={p['domain']!r} is not one of {list(DOMAINS)}")
-        if p["n_angles"] is not None:
-            _integer("photon_noise: n_angles", p["n_angles"], 1)
-        _number("photon_noise: path_attenuation", p["path_attenuation"], lo=0, lo_open=True)
-    elif kind == "nlm_denoise":
-        _number("nlm_denoise: h", p["h"], lo=0, lo_open=False, hi=1)
-        _number("nlm_denoise: sigma", p["sigma"], lo=0, lo_open=False, hi=1)
-        _integer("nlm_denoise: patch_size", p["patch_size"], 1)
-        _integer("nlm_denoise: patch_distance", p["patch_distance"], 1)
-        if not isinstance(p["fast_mode"], (bool, np.bool_)):
-            raise ConfigError(f"nlm_denoise: fast_mode must be true or false; got {p['fast_mode']!r}")
-    elif kind == "lowpass":
-        check_cutoff("cutoff_cpp", p["cutoff_cpp"])
-        check_filter(p["filter"], p["order"])
-    elif kind == "band_noise":
-        check_band(p["f_lo_cpp"], p["f_hi_cpp"])
-        _number("band_noise: amplitude", p["amplitude"], lo=0, lo_open=False)
-        check_filter(p["filter"], p["order"])
-    elif kind == "tag":
-        if p["glyph"] not in GLYPHS:
-            raise ConfigError(f"tag: glyph={p['glyph']!r} is not one of {sorted(GLYPHS)}")
-        if p["position"] not in POSITIONS:
-            raise ConfigError(f"tag: position={p['position']!r} is not one of {list(POSITIONS)}")
-        _integer("tag: size", p["size"], 3)
-        if p["margin"] is not None:
-            _integer("tag: margin", p["margin"], 0)
-        _number("tag: intensity", p["intensity"], lo=0, lo_open=False, hi=1)
-
-
 def artifact_kinds() -> list[str]:
     """Names of the registered artifacts."""
-    return sorted(ARTIFACTS)
+    return ARTIFACTS.kinds()
 
 
 def clean_is_raw(kind: str) -> bool:
     """Whether artifact ``kind`` returns the input images unchanged as its ``clean`` images."""
-    if kind not in CLEAN_IS_RAW:
-        raise ConfigError(f"unknown artifact kind '{kind}'; known: {', '.join(artifact_kinds())}")
-    return CLEAN_IS_RAW[kind]
+    return ARTIFACTS.entry(kind).extras["clean_is_raw"]
 
 
 def artifact_defaults(kind: str) -> dict[str, Any]:
     """Parameter names of artifact ``kind`` and their defaults (ConfigError for an unknown kind)."""
-    return registry_defaults(ARTIFACTS, kind, "artifact")
+    return ARTIFACTS.defaults(kind)
 
 
 def check_artifact_params(kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``params`` for artifact ``kind`` (names and values); return them merged with defaults."""
-    check_retired_params(kind, dict(params or {}))
-    merged = merge_params(ARTIFACTS, kind, dict(params or {}), "artifact")
-    _validate_artifact(kind, merged)
-    return merged
+    return ARTIFACTS.check(kind, params)
 
 
 def describe_artifact(kind: str) -> str:
     """Text describing artifact ``kind``: what it does, its parameters, its spectral signature."""
-    return describe(ARTIFACTS, kind, "artifact")
+    return ARTIFACTS.describe(kind)
 
 
 def apply_artifact(

@@ -2,145 +2,67 @@
 
 Definitions: docs/DEFINITIONS.md, "Source edits".
 
-A registry like timm's: ``EDITS`` maps a name to a function ``fn(images, **params) -> images``; configs
-name an edit and its parameters, :func:`apply_edit` checks and runs it. Images are float32 ``(N, C, H, W)``
-in ``[0, 1]``; every edit is deterministic, works on each image and channel separately (vectorised over
-the batch), and clips its output to ``[0, 1]``.
+A registry like timm's (:class:`shortcut_psd.registry.Registry`): ``EDITS`` maps a name to a function
+``fn(images, **params) -> images``, registered with a spec of each parameter and its spectral signature;
+configs name an edit and its parameters, :func:`apply_edit` checks and runs it. Images are float32
+``(N, C, H, W)`` in ``[0, 1]``; every edit is deterministic, works on each image and channel separately
+(vectorised over the batch), and clips its output to ``[0, 1]``. To add an edit, register a function here.
 
-Frequencies are radii in cycles/pixel, ``f = sqrt(fy**2 + fx**2)`` with ``fftfreq`` on each axis, exactly
-as in :mod:`shortcut_psd.spectral`, so a cutoff here is the same number as a bin centre on a PSD plot.
-Filters act on the periodic DFT of the image (no padding, no window).
+Frequencies are radii in cycles/pixel, as in :mod:`shortcut_psd.spectral`; the filters are those of
+:mod:`shortcut_psd.freqgrid`, shared with the artifacts.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from shortcut_psd.errors import ConfigError, DataError
-from shortcut_psd.spectral import radius_cpp
+from shortcut_psd.freqgrid import (
+    CUTOFF,
+    F_HI,
+    F_LO,
+    FILTER,
+    FILTERS,
+    KEEP_MEAN,
+    MAX_RADIUS_CPP,
+    ORDER,
+    apply_response,
+    band_is_ordered,
+    bandpass_response,
+    check_images,
+    highpass_response,
+    lowpass_response,
+    radius_cpp,
+)
+from shortcut_psd.registry import Param, Registry
 
-FILTERS = ("butterworth", "ideal")
-MAX_RADIUS_CPP = float(np.sqrt(0.5))  # the corner of the frequency plane
-
-EDITS: dict[str, Callable[..., np.ndarray]] = {}
-
-
-def _register(name: str):
-    def deco(fn):
-        EDITS[name] = fn
-        return fn
-
-    return deco
-
-
-# -- filters ---------------------------------------------------------------------------------------------
-# Written by hand rather than with skimage.filters.butterworth because the edits need a batch-vectorised
-# filter (skimage filters one N-D array at a time and would mix the batch axis into the transform), ideal
-# (brick-wall) filters and band-stop, and the same response for edits, artifacts and band-limited noise.
-# The Butterworth response is the one skimage uses with squared_butterworth=True, whose
-# cutoff_frequency_ratio (a fraction of the sampling frequency) equals cutoff_cpp; tests/test_edits.py
-# checks the two agree.
+EDITS = Registry("edit")
+_LOWPASS_PARAMS = {"cutoff_cpp": CUTOFF, "filter": FILTER, "order": ORDER}
 
 
-def lowpass_response(radius: np.ndarray, cutoff_cpp: float, filter: str = "butterworth", order: float = 2.0):
-    """Gain of a low-pass at radius ``radius`` (cycles/pixel).
-
-    ``butterworth``: ``1 / (1 + (f / cutoff)**(2 order))`` (gain 1/2 at the cutoff; the Gonzalez & Woods
-    form, i.e. skimage's ``squared_butterworth=True``); ``ideal``: 1 for ``f <= cutoff``, else 0.
-    """
-    if filter == "ideal":
-        return (radius <= cutoff_cpp).astype(np.float64)
-    return 1.0 / (1.0 + (radius / cutoff_cpp) ** (2.0 * order))
-
-
-def highpass_response(radius: np.ndarray, cutoff_cpp: float, filter: str = "butterworth", order: float = 2.0):
-    """``1 - lowpass`` (for Butterworth this equals ``1 / (1 + (cutoff / f)**(2 order))``)."""
-    return 1.0 - lowpass_response(radius, cutoff_cpp, filter, order)
-
-
-def bandpass_response(radius, f_lo_cpp, f_hi_cpp, filter="butterworth", order=2.0):
-    """Pass ``f_lo <= f <= f_hi``: ideal mask, or Butterworth ``highpass(f_lo) * lowpass(f_hi)``."""
-    if filter == "ideal":
-        return ((radius >= f_lo_cpp) & (radius <= f_hi_cpp)).astype(np.float64)
-    hp = highpass_response(radius, f_lo_cpp, filter, order) if f_lo_cpp > 0 else np.ones_like(radius)
-    return hp * lowpass_response(radius, f_hi_cpp, filter, order)
-
-
-def apply_response(images: np.ndarray, response: np.ndarray, *, keep_mean: bool = False) -> np.ndarray:
-    """Multiply each image's ``rfft2`` (last two axes) by ``response`` (H, W//2+1); float32 result.
-
-    ``keep_mean=True`` forces a gain of 1 at zero frequency, so each image keeps its mean brightness.
-    """
-    H, W = images.shape[-2:]
-    resp = np.array(response, dtype=np.float64, copy=True)
-    if keep_mean:
-        resp[0, 0] = 1.0
-    spec = np.fft.rfft2(images.astype(np.float64), axes=(-2, -1))
-    out = np.fft.irfft2(spec * resp, s=(H, W), axes=(-2, -1))
-    return out.astype(np.float32)
-
-
-# -- checks ----------------------------------------------------------------------------------------------
-
-
-def check_filter(filter: str, order: float) -> None:
-    if filter not in FILTERS:
-        raise ConfigError(f"filter={filter!r} is not one of {list(FILTERS)}")
-    if not (isinstance(order, (int, float)) and order > 0):
-        raise ConfigError(f"order must be a positive number; got {order!r}")
-
-
-def check_cutoff(name: str, value: float, *, hi: float = 0.5, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and (0 <= value if allow_zero else 0 < value) and value <= hi
-    if not ok:
-        lo = "0 <=" if allow_zero else "0 <"
-        raise ConfigError(f"{name} must satisfy {lo} {name} <= {hi:.3g} cycles/pixel; got {value!r}")
-
-
-def check_band(f_lo_cpp: float, f_hi_cpp: float) -> None:
-    check_cutoff("f_lo_cpp", f_lo_cpp, hi=MAX_RADIUS_CPP, allow_zero=True)
-    check_cutoff("f_hi_cpp", f_hi_cpp, hi=MAX_RADIUS_CPP)
-    if not f_lo_cpp < f_hi_cpp:
-        raise ConfigError(f"f_lo_cpp ({f_lo_cpp}) must be below f_hi_cpp ({f_hi_cpp})")
-
-
-def check_images(images) -> np.ndarray:
-    """Return ``images`` as float32 (N, C, H, W), raising DataError for another shape or NaN/inf."""
-    arr = np.asarray(images, dtype=np.float32)
-    if arr.ndim != 4:
-        raise DataError(f"images must be (N, C, H, W); got shape {arr.shape}")
-    if arr.size and not np.isfinite(arr).all():
-        raise DataError("images contain NaN or inf; fix the source data")
-    return arr
-
-
-# -- edits -----------------------------------------------------------------------------------------------
-
-
-@_register("none")
+@EDITS.register("none", signature="none")
 def none(images: np.ndarray) -> np.ndarray:
-    """No edit: the images unchanged.
-
-    Spectral signature: none.
-    """
+    """No edit: the images unchanged."""
     return images.copy()
 
 
-@_register("whiten")
+@EDITS.register(
+    "whiten",
+    signature="a flat (white) power spectrum for strength=1; the natural ~1/f**2 fall-off of photographs "
+    "is tilted by f**(2 strength).",
+    params={
+        "strength": Param("float", "1: full whitening, 0: none", lo=0, hi=1),
+        "eps": Param("float", "guards the division, relative to the mean amplitude", lo=0, lo_open=True),
+    },
+)
 def whiten(images: np.ndarray, *, strength: float = 1.0, eps: float = 1e-8) -> np.ndarray:
     """Spectral whitening: flatten each image's Fourier amplitude, keep its phase.
 
     Per image and channel: subtract the mean, ``F = rfft2(x)``, ``F <- F / (|F| + eps * mean|F|)**strength``
     (so the new amplitude is ``|F|**(1 - strength)``: ``strength=1`` is full whitening, 0 none),
     inverse transform, then restore the image's original mean and standard deviation and clip to [0, 1].
-
-    Parameters: ``strength`` in [0, 1]; ``eps`` (> 0) guards the division, relative to the mean amplitude.
-    Spectral signature: a flat (white) power spectrum for ``strength=1``; the natural ~1/f**2 fall-off of
-    photographs is tilted by ``f**(2 strength)``.
     """
     x = images.astype(np.float64)
     H, W = x.shape[-2:]
@@ -155,22 +77,28 @@ def whiten(images: np.ndarray, *, strength: float = 1.0, eps: float = 1e-8) -> n
     return (out * std + mean).astype(np.float32)
 
 
-@_register("lowpass")
+@EDITS.register(
+    "lowpass",
+    signature="power above the cutoff removed (ideal) or rolled off as f**(-4 order).",
+    params=_LOWPASS_PARAMS,
+)
 def lowpass(
     images: np.ndarray, *, cutoff_cpp: float = 0.15, filter: str = "butterworth", order: float = 2.0
 ) -> np.ndarray:
     """Low-pass: keep frequencies below ``cutoff_cpp`` (cycles/pixel).
 
-    Parameters: ``cutoff_cpp`` in (0, 0.5]; ``filter`` ``butterworth`` (gain ``1/(1+(f/cutoff)**(2 order))``,
-    1/2 at the cutoff) or ``ideal`` (brick wall); ``order`` of the Butterworth filter.
-    Spectral signature: power above the cutoff removed (ideal) or rolled off as ``f**(-4 order)``.
-    The mean brightness is kept (gain 1 at zero frequency).
+    ``filter`` ``butterworth`` (gain ``1/(1+(f/cutoff)**(2 order))``, 1/2 at the cutoff) or ``ideal``
+    (brick wall). The mean brightness is kept (gain 1 at zero frequency).
     """
     resp = lowpass_response(radius_cpp(*images.shape[-2:]), cutoff_cpp, filter, order)
     return apply_response(images, resp)
 
 
-@_register("highpass")
+@EDITS.register(
+    "highpass",
+    signature="power below the cutoff removed except the mean.",
+    params={**_LOWPASS_PARAMS, "keep_mean": KEEP_MEAN},
+)
 def highpass(
     images: np.ndarray,
     *,
@@ -183,13 +111,17 @@ def highpass(
 
     Parameters as for ``lowpass``; ``keep_mean`` (default true) keeps each image's mean brightness (gain 1
     at zero frequency) so the result is not centred on 0 and then clipped away.
-    Spectral signature: power below the cutoff removed except the mean.
     """
     resp = highpass_response(radius_cpp(*images.shape[-2:]), cutoff_cpp, filter, order)
     return apply_response(images, resp, keep_mean=keep_mean)
 
 
-@_register("bandstop")
+@EDITS.register(
+    "bandstop",
+    signature="a notch in the radial spectrum between the two edges.",
+    params={"f_lo_cpp": F_LO, "f_hi_cpp": F_HI, "filter": FILTER, "order": ORDER, "keep_mean": KEEP_MEAN},
+    checks=[band_is_ordered],
+)
 def bandstop(
     images: np.ndarray,
     *,
@@ -203,73 +135,48 @@ def bandstop(
 
     Gain ``1 - bandpass`` with bandpass the ideal annulus or Butterworth ``highpass(f_lo) * lowpass(f_hi)``.
     ``keep_mean`` as for ``highpass`` (matters when ``f_lo_cpp = 0``).
-    Spectral signature: a notch in the radial spectrum between the two edges.
     """
     resp = 1.0 - bandpass_response(radius_cpp(*images.shape[-2:]), f_lo_cpp, f_hi_cpp, filter, order)
     return apply_response(images, resp, keep_mean=keep_mean)
 
 
-def _validate_edit(kind: str, p: dict[str, Any]) -> None:
-    if kind == "whiten":
-        if not (isinstance(p["strength"], (int, float)) and 0 <= p["strength"] <= 1):
-            raise ConfigError(f"whiten: strength must be in [0, 1]; got {p['strength']!r}")
-        if not (isinstance(p["eps"], (int, float)) and p["eps"] > 0):
-            raise ConfigError(f"whiten: eps must be > 0; got {p['eps']!r}")
-    if kind in ("lowpass", "highpass"):
-        check_cutoff("cutoff_cpp", p["cutoff_cpp"])
-    if kind == "bandstop":
-        check_band(p["f_lo_cpp"], p["f_hi_cpp"])
-    if "filter" in p:
-        check_filter(p["filter"], p["order"])
+# -- the registry's functions under their old names (registry_defaults, merge_params and describe take any
+# Registry; ``what`` is kept for callers and ignored: the registry names its own kinds) -------------------
 
 
-# -- registry helpers (shared with artifacts.py) -----------------------------------------------------------
-
-
-def registry_defaults(registry: dict[str, Callable], kind: str, what: str) -> dict[str, Any]:
+def registry_defaults(registry: Registry, kind: str, what: str = "") -> dict[str, Any]:
     """Keyword-only parameters of ``registry[kind]`` with their defaults; ConfigError for unknown kinds."""
-    if kind not in registry:
-        raise ConfigError(f"unknown {what} {kind!r}; choose one of {sorted(registry)}")
-    sig = inspect.signature(registry[kind])
-    return {n: p.default for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return registry.defaults(kind)
 
 
-def merge_params(registry, kind: str, params: dict[str, Any], what: str) -> dict[str, Any]:
+def merge_params(registry: Registry, kind: str, params: Mapping[str, Any], what: str = "") -> dict[str, Any]:
     """Defaults of ``kind`` updated by ``params``; ConfigError naming the allowed names for unknown ones."""
-    defaults = registry_defaults(registry, kind, what)
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        allowed = sorted(defaults) or "none"
-        raise ConfigError(f"{what} {kind!r} has no parameter(s) {unknown}; allowed: {allowed}")
-    return {**defaults, **params}
+    return registry.merge(kind, params)
 
 
-def describe(registry, kind: str, what: str) -> str:
-    """The function's docstring, dedented: what it does, its parameters and its spectral signature."""
-    registry_defaults(registry, kind, what)
-    return inspect.cleandoc(registry[kind].__doc__ or "")
+def describe(registry: Registry, kind: str, what: str = "") -> str:
+    """What ``kind`` does, its parameters (from their specs) and its spectral signature."""
+    return registry.describe(kind)
 
 
 def edit_kinds() -> list[str]:
     """Names of the registered source edits."""
-    return sorted(EDITS)
+    return EDITS.kinds()
 
 
 def edit_defaults(kind: str) -> dict[str, Any]:
     """Parameter names of edit ``kind`` and their defaults (ConfigError for an unknown kind)."""
-    return registry_defaults(EDITS, kind, "edit")
+    return EDITS.defaults(kind)
 
 
 def check_edit_params(kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``params`` for edit ``kind`` (names and values); return them merged with the defaults."""
-    merged = merge_params(EDITS, kind, dict(params or {}), "edit")
-    _validate_edit(kind, merged)
-    return merged
+    return EDITS.check(kind, params)
 
 
 def describe_edit(kind: str) -> str:
     """Text describing edit ``kind``: what it does, its parameters, its spectral signature."""
-    return describe(EDITS, kind, "edit")
+    return EDITS.describe(kind)
 
 
 def apply_edit(kind: str, images: np.ndarray, **params: Any) -> np.ndarray:
@@ -278,3 +185,23 @@ def apply_edit(kind: str, images: np.ndarray, **params: Any) -> np.ndarray:
     arr = check_images(images)
     out = EDITS[kind](arr, **merged)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+__all__ = [
+    "EDITS",
+    "FILTERS",
+    "MAX_RADIUS_CPP",
+    "apply_edit",
+    "apply_response",
+    "bandpass_response",
+    "check_edit_params",
+    "check_images",
+    "describe",
+    "describe_edit",
+    "edit_defaults",
+    "edit_kinds",
+    "highpass_response",
+    "lowpass_response",
+    "merge_params",
+    "registry_defaults",
+]

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from shortcut_psd.errors import ConfigError, DataError
+from shortcut_psd.freqgrid import radius_cpp  # numpy only; re-exported here
 from shortcut_psd.io import read_json, save_npz, write_json
 
 WINDOWS = ("hann", "tukey", "none")
@@ -103,13 +104,6 @@ def window_1d(window: str, n: int, *, tukey_alpha: float = TUKEY_ALPHA) -> np.nd
 
         return np.asarray(windows.tukey(int(n), alpha, sym=False), dtype=np.float64)
     return None
-
-
-def radius_cpp(height: int, width: int, *, half: bool = True) -> np.ndarray:
-    """Radius in cycles/pixel of every bin of ``rfft2`` (``half=True``, shape (H, W//2+1)) or ``fft2``."""
-    fy = np.fft.fftfreq(height)
-    fx = np.fft.rfftfreq(width) if half else np.fft.fftfreq(width)
-    return np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
 
 
 class RadialSpectrum:
