@@ -11,15 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
+from shortcut_psd.data.brain_tissue import _mni152, _slabs, _slices_first
 from shortcut_psd.data.builtin import (
     BUILTINS,
-    _bands,
-    _crops,
-    _grid,
-    _grid_crops,
-    _mni152,
-    _slabs,
-    _slices_first,
     build_brain_tissue,
     build_builtin,
     build_clinical,
@@ -27,6 +21,7 @@ from shortcut_psd.data.builtin import (
     builtin_defaults,
     dicom_frames,
 )
+from shortcut_psd.data.crops import crops_at, grid_crops, grid_starts, split_bands
 from shortcut_psd.data.store import SPLITS, ImageSet
 from shortcut_psd.errors import DataError
 
@@ -81,15 +76,15 @@ def test_bands_and_grid_crops_stay_inside_their_band() -> None:
     """A crop of one split never reaches into another split's rows: use an image whose pixel value is
     its row index and check each crop's rows against its band."""
     fractions = {"train": 0.7, "val": 0.15, "test": 0.15}
-    bands = _bands(100, fractions)
+    bands = split_bands(100, fractions)
     assert bands == {"train": (0, 70), "val": (70, 85), "test": (85, 100)}
     rows = np.repeat(np.arange(100, dtype=np.float32)[:, None], 40, axis=1)
     for split, (r0, r1) in bands.items():
-        crops = _grid_crops(rows, 8, 3, (r0, r1))
+        crops = grid_crops(rows, 8, 3, (r0, r1))
         assert len(crops) > 0
         assert crops.min() >= r0 and crops.max() < r1, split
     cols = rows.T.copy()
-    crops = _grid_crops(cols, 8, 3, None, (85, 100))
+    crops = grid_crops(cols, 8, 3, None, (85, 100))
     assert crops.min() >= 85 and crops.max() < 100
 
 
@@ -182,7 +177,9 @@ def _old_brain_tissue(image_size: int = 32, stride: int = 8, slice_step: int = 4
     _, rows, cols = t1.shape
     half = image_size // 2
     rr, cc = np.meshgrid(
-        _grid(rows, image_size, stride) + half, _grid(cols, image_size, stride) + half, indexing="ij"
+        grid_starts(rows, image_size, stride) + half,
+        grid_starts(cols, image_size, stride) + half,
+        indexing="ij",
     )
     rr, cc = rr.ravel(), cc.ravel()
     labelled = ((gm[:, rr, cc] > 0.5) | (wm[:, rr, cc] > 0.5)).sum(axis=1)
@@ -195,7 +192,7 @@ def _old_brain_tissue(image_size: int = 32, stride: int = 8, slice_step: int = 4
             is_gm = (gm[z, rr, cc] > 0.5) & ~is_wm
             for label, mask in ((1, is_wm), (0, is_gm)):
                 if mask.any():
-                    by_label[label].append(_crops(t1[z], rr[mask] - half, cc[mask] - half, image_size))
+                    by_label[label].append(crops_at(t1[z], rr[mask] - half, cc[mask] - half, image_size))
         for label, crops in by_label.items():
             if crops:
                 n = sum(len(c) for c in crops)

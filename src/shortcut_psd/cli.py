@@ -30,46 +30,33 @@ from shortcut_psd.errors import ConfigError, DataError, ModelError, ShortcutPSDE
 
 WINDOW_CHOICES = ("hann", "tukey", "none")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
 
 # -- inputs ----------------------------------------------------------------------------------------------
 
 
 def _to_nchw01(arr: np.ndarray, where: str) -> np.ndarray:
-    """uint8 or float images (N, H, W), (N, H, W, C) (MedMNIST) or (N, C, H, W) -> float32 NCHW in [0, 1]."""
-    arr = np.asarray(arr)
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
-        arr = np.moveaxis(arr, -1, 1)
-    if arr.ndim != 4:
-        raise DataError(f"{where}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {arr.shape}")
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    out = arr.astype(np.float32)
-    if out.size and (out.min() < 0 or out.max() > 1):
-        raise DataError(f"{where}: float images must lie in [0, 1]; got [{out.min():.3g}, {out.max():.3g}]")
-    return out
+    """Images (N, H, W), (N, H, W, C) (MedMNIST) or (N, C, H, W) -> float32 NCHW in [0, 1] (integers
+    divided by their type's maximum, floats already in [0, 1]; see shortcut_psd.data.image_io)."""
+    from shortcut_psd.data.image_io import array_images, to_nchw
+
+    return to_nchw(array_images(np.asarray(arr), where))
 
 
 def _load_folder(folder: Path, mode: str) -> tuple[np.ndarray, np.ndarray | None]:
-    from PIL import Image
+    """Every image file under ``folder`` (read by shortcut_psd.data.image_io), all of one size."""
+    from shortcut_psd.data.image_io import IMAGE_EXTENSIONS, read_image, to_channels
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    channels = {"L": 1, "RGB": 3}.get(mode)
+    if channels is None:
+        raise DataError(f"image mode must be 'L' (grey) or 'RGB'; got {mode!r}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
-        raise DataError(f"{folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-    arrays = []
-    for p in files:
-        try:
-            with Image.open(p) as im:
-                arrays.append(np.asarray(im.convert(mode)))
-        except OSError as exc:
-            raise DataError(f"cannot read image {p}: {exc}") from exc
-    shapes = {a.shape for a in arrays}
+        raise DataError(f"{folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    arrays = [to_channels(read_image(p), channels) for p in files]
+    shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
         raise DataError(f"images in {folder} differ in size {sorted(shapes)[:3]}...; resize them to one size")
-    images = _to_nchw01(np.stack(arrays), str(folder))
+    images = np.stack(arrays).astype(np.float32, copy=False)
     parents = [p.parent for p in files]
     if all(par != folder for par in parents):
         classes = sorted({par.relative_to(folder).parts[0] for par in parents})

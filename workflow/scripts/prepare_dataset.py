@@ -7,6 +7,7 @@ log = _common.start(snakemake, "prepare_dataset")  # noqa: F821
 from shortcut_psd.data import save_imageset  # noqa: E402
 from shortcut_psd.data.builtin import BUILTINS  # noqa: E402
 from shortcut_psd.data.card import contact_sheet, write_card  # noqa: E402
+from shortcut_psd.data.formats import user_spec  # noqa: E402
 from shortcut_psd.data.user import load_user_dataset  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -25,14 +26,7 @@ if spec["format"] == "builtin":
         ds.images = np.repeat(ds.images, 3, axis=1)
 else:
     log.info("loading user data set '%s' (%s) from %s", sm.wildcards.dataset, spec["format"], spec["path"])
-    # The config's dataset entry (schema defaults filled in) -> load_user_dataset's spec: split fractions are
-    # arguments, user-format options (classes, fit, intensity, columns) come from `params`.
-    user = {
-        k: v for k, v in spec.items() if k not in ("val_fraction", "test_fraction", "params", "allow_outside")
-    }
-    user.update(spec.get("params") or {})
-    if spec["format"] == "csv":
-        user["allow_outside"] = bool(spec.get("allow_outside", False))
+    user = user_spec(spec)  # the format registry maps the config's entry to the loader's spec
     ds = load_user_dataset(
         user,
         image_size=image["size"],
