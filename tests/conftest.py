@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (slur
 # Tests must never reach a model or data hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The config check caches passed model-fit checks (shortcut_psd.config.fit_cache): one fresh cache per
+# test session (Snakemake subprocesses inherit it), so tests neither read nor write the user's own.
+_FIT_CACHE = tempfile.mkdtemp(prefix="shortcut-psd-test-cache-")
+os.environ["SHORTCUT_PSD_CACHE"] = _FIT_CACHE
+atexit.register(shutil.rmtree, _FIT_CACHE, ignore_errors=True)
 
 
 def snakemake(

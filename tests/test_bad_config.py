@@ -9,6 +9,7 @@ non-zero exit, the key in the output, no job planned and nothing written under t
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import subprocess
 import sys
@@ -209,6 +210,21 @@ CASES: list[tuple[str, Callable[[dict, Path], None], str]] = [
     ("user-format-no-path", change("datasets.mine", {"format": "csv"}), "'datasets.mine.path'"),
     ("builtin-with-path", change("datasets.photos.path", "photos/"), "'datasets.photos.path'"),
     (
+        "builtin-param-typo",
+        change("datasets.photos.params", {"crop_per_image": 100}),
+        "'datasets.photos.params'",
+    ),
+    (
+        "builtin-target-param-typo",
+        change("datasets.brain_tissue.params", {"slice_stp": 2}),
+        "'datasets.brain_tissue.params'",
+    ),
+    (
+        "builtin-param-set-by-workflow",
+        change("datasets.clinical.params", {"seed": 3}),
+        "'datasets.clinical.params.seed'",
+    ),
+    (
         "file-init-missing",
         add("inits", "w", {"kind": "file", "path": "weights/none.pt", "mean": [0.5], "std": [0.25]}),
         "'inits.w.path'",
@@ -238,6 +254,38 @@ def test_nlm_denoise_old_keys_name_the_key_and_the_replacement(old, tmp_path):
     msg = str(info.value)
     assert "'artifacts.nlm_denoise'" in msg and f"'{old}'" in msg and "removed" in msg, msg
     assert ("give h" if old == "strength" else "give sigma") in msg, msg
+
+
+@pytest.mark.parametrize(
+    "dataset, typo, meant",
+    [
+        ("photos", "crop_per_image", "crops_per_image"),
+        ("clinical", "shortsides", "short_sides"),
+        ("brain_tissue", "slice_stp", "slice_step"),
+    ],
+)
+def test_builtin_param_typo_names_key_suggestion_and_allowed(dataset, typo, meant, tmp_path):
+    """A typo in a built-in's params is refused by the config check (it used to pass and fail inside the
+    job with a bare TypeError), naming the key, the close match, every allowed name and the fix; the
+    allowed names are the builder's keyword arguments less those the workflow sets itself."""
+    from shortcut_psd.data.builtin import BUILTINS
+
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"][dataset]["params"] = {typo: 1}
+    with pytest.raises(ConfigError) as info:
+        prepare(cfg, workdir=tmp_path, check_model=False)
+    msg = str(info.value)
+    assert f"'datasets.{dataset}.params'" in msg and f"'{typo}'" in msg, msg
+    assert f"did you mean '{meant}'?" in msg and "Rename or remove" in msg, msg
+    allowed = set(inspect.signature(BUILTINS[dataset]).parameters) - {"image_size", "seed"}
+    assert allowed and all(f"{name} (" in msg for name in allowed), msg
+
+
+def test_builtin_params_the_builder_takes_pass(tmp_path):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["datasets"]["photos"]["params"] = {"crops_per_image": 100, "downscale": 3.0}
+    cfg["datasets"]["brain_tissue"]["params"] = {"slice_step": 2, "axis": "coronal"}
+    prepare(cfg, workdir=tmp_path, check_model=False)
 
 
 def test_table_is_large_enough():

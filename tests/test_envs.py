@@ -301,7 +301,7 @@ def test_wheel_installs_a_working_command_and_config_validation(tmp_path):
     (wheel,) = wheels.glob("shortcut_psd-*.whl")
     import zipfile
 
-    assert "shortcut_psd/config.schema.yaml" in zipfile.ZipFile(wheel).namelist()
+    assert "shortcut_psd/config/config.schema.yaml" in zipfile.ZipFile(wheel).namelist()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
