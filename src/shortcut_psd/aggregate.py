@@ -6,12 +6,12 @@ inference is defined in docs/DEFINITIONS.md, "Statistics": AUC intervals resampl
 test images (:mod:`shortcut_psd.clustered`); question 3 is tested within artifacts
 (:mod:`shortcut_psd.association`); a p-value is printed only where the design can reach ``alpha``.
 
-Layout read (``R`` = the results folder; ``a`` = the artifact seed of training seed ``s``)::
+Files read (:mod:`shortcut_psd.layout`): ``eval_metrics``, ``psd_pretrained``, ``psd_finetuned`` and
+``artifact_psd`` (artifact seed of each training seed), each PSD from the JSON next to the ``psd.npz``. The
+readers take a results folder or a job's :class:`~shortcut_psd.layout.Inputs`.
 
-    R/eval/{init}/{target}/{artifact}/p{p}/seed{s}/metrics.json
-    R/psd/pretrained/{init}/{target}/seed{s}/psd.json
-    R/psd/finetuned/{init}/{target}/{artifact}/p{p}/seed{s}/psd.json
-    R/artifacts/{target}/{artifact}/seed{a}/psd.json
+The tables of rules ``aggregate`` and ``dynamics`` are registered here (:func:`shortcut_psd.layout.table`),
+each a function of the rule's study object (:class:`Aggregation`, :class:`LearningOrder`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,19 @@ import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shortcut_psd import association, clustered, stats
+from shortcut_psd import association, clustered, layout, stats
 from shortcut_psd.errors import DataError
 from shortcut_psd.io import read_json
+from shortcut_psd.layout import Inputs, Layout, table
+
+Results = str | os.PathLike | Layout | Inputs  # a results folder, or a job's inputs (shortcut_psd.layout)
 
 TEST_SETS = ("clean", "iid", "ood")
 ALIGNMENT_MEASURES = ("cosine", "overlap")
@@ -95,7 +99,7 @@ def alignment(p: np.ndarray, q: np.ndarray) -> dict[str, float]:
 # AUC: per model, per condition (seeds x groups), between inits
 # ------------------------------------------------------------------------------------------------
 def load_metrics(
-    results: str | os.PathLike,
+    results: Results,
     inits: Sequence[str],
     targets: Sequence[str],
     artifacts: Sequence[str],
@@ -103,9 +107,10 @@ def load_metrics(
     seeds: Sequence[int],
 ) -> list[dict[str, Any]]:
     """Every scored model's metrics.json (one per init, target, artifact, p, seed), with its identity."""
+    files = layout.locate(results)
     out = []
     for init, t, a, p, s in itertools.product(inits, targets, artifacts, prevalences, seeds):
-        path = Path(results) / "eval" / init / t / a / f"p{fmt_p(p)}" / f"seed{int(s)}" / "metrics.json"
+        path = files.path("eval_metrics", init=init, target=t, artifact=a, p=fmt_p(p), seed=int(s))
         try:
             m = read_json(path)
         except FileNotFoundError as exc:
@@ -311,23 +316,23 @@ def init_tests(
 # ------------------------------------------------------------------------------------------------
 # Spectra: scalars, persistence, alignment and question 3
 # ------------------------------------------------------------------------------------------------
-def _pretrained_path(r: Path, init: str, target: str, seed: int) -> Path:
-    return r / "psd" / "pretrained" / init / target / f"seed{int(seed)}" / "psd.json"
+def _pretrained_path(files: Layout | Inputs, init: str, target: str, seed: int) -> Path:
+    return files.path("psd_pretrained", init=init, target=target, seed=int(seed))
 
 
-def _artifact_path(r: Path, target: str, artifact: str, aseed: int) -> Path:
-    return r / "artifacts" / target / artifact / f"seed{int(aseed)}" / "psd.json"
+def _artifact_path(files: Layout | Inputs, target: str, artifact: str, aseed: int) -> Path:
+    return files.path("artifact_psd", target=target, artifact=artifact, aseed=int(aseed))
 
 
 def psd_tables(
-    results: str | os.PathLike,
+    results: Results,
     conditions: Sequence[Sequence[Any]],
     inits: Sequence[str],
     targets: Sequence[str],
     seeds: Sequence[int],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PSD scalars of every curve, and the before-vs-after distance of every fine-tuned model."""
-    r = Path(results)
+    r = layout.locate(results)
     scal_rows, pers_rows = [], []
     pre: dict[tuple[str, str, int], dict] = {}
     for init, t, s in itertools.product(inits, targets, seeds):
@@ -346,7 +351,7 @@ def psd_tables(
             }
         )
     for init, t, a, p, s in conditions:
-        c = read_curve(r / "psd" / "finetuned" / init / t / a / f"p{p}" / f"seed{s}" / "psd.json")
+        c = read_curve(r.path("psd_finetuned", init=init, target=t, artifact=a, p=p, seed=s))
         ident = {"init": init, "target": t, "artifact": a, "prevalence": float(p), "seed": int(s)}
         scal_rows.append({"stage": "fine-tuned", **ident, "n_images": c["n"], **c["scalars"]})
         before = pre[(init, t, int(s))]
@@ -366,7 +371,7 @@ def psd_tables(
 
 
 def alignment_per_seed(
-    results: str | os.PathLike,
+    results: Results,
     inits: Sequence[str],
     artifacts: Sequence[str],
     targets: Sequence[str],
@@ -376,7 +381,7 @@ def alignment_per_seed(
     """Alignment of each init's pre-fine-tuning gradient PSD (seed ``s``) with each artifact's PSD (of the
     artifact seed that training seed ``s`` used), under the configured window and under every window
     recorded in the PSD files (column ``window``; ``primary`` marks the configured one)."""
-    r = Path(results)
+    r = layout.locate(results)
     rows = []
     for t in targets:
         arts = {
@@ -505,3 +510,182 @@ def _source_names(card: dict) -> list[str]:
         else:
             out.append(str(s))
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The tables of rules aggregate and dynamics (registered: shortcut_psd.layout.outputs)
+# ------------------------------------------------------------------------------------------------
+class Aggregation:
+    """What the tables of rule ``aggregate`` are computed from: the job's input files (``files``, looked up
+    by kind: eval_metrics, psd_pretrained, psd_finetuned, artifact_psd, card) and the study's settings (the
+    rule's params: inits, targets, artifacts, prevalences, seeds, conditions, artifact_seeds, stats). What
+    several tables share is computed once, on first use."""
+
+    def __init__(self, files: Inputs, params: Mapping[str, Any]) -> None:
+        self.files = files
+        self.params = params
+        self.stats = params["stats"]
+
+    @cached_property
+    def records(self) -> list[dict[str, Any]]:
+        p = self.params
+        return load_metrics(
+            self.files, p["inits"], p["targets"], p["artifacts"], p["prevalences"], p["seeds"]
+        )
+
+    @cached_property
+    def auc(self) -> pd.DataFrame:
+        return auc_table(self.records)
+
+    @cached_property
+    def summary_and_replicates(self) -> tuple[pd.DataFrame, dict]:
+        st = self.stats
+        return auc_summary(self.records, n_boot=st["bootstrap"], seed=st["seed"], ci=st["ci"])
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.summary_and_replicates[0]
+
+    @cached_property
+    def psd(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(psd_scalars, psd_persistence)"""
+        p = self.params
+        return psd_tables(self.files, p["conditions"], p["inits"], p["targets"], p["seeds"])
+
+    @cached_property
+    def alignment(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(alignment, alignment_windows, alignment_association)"""
+        p, st = self.params, self.stats
+        aseeds = {int(k): int(v) for k, v in p["artifact_seeds"].items()}
+        per_seed = alignment_per_seed(
+            self.files, p["inits"], p["artifacts"], p["targets"], p["seeds"], aseeds
+        )
+        return alignment_tables(
+            per_seed,
+            self.auc,
+            self.summary,
+            ci=st["ci"],
+            n_permutations=st["permutations"],
+            n_boot=st["bootstrap"],
+            seed=st["seed"],
+            alpha=st["alpha"],
+        )
+
+
+@table("auc", rule="aggregate", needs=("eval_metrics",))
+def table_auc(study: Aggregation) -> pd.DataFrame:
+    return study.auc
+
+
+@table("auc_summary", rule="aggregate", needs=("eval_metrics",))
+def table_auc_summary(study: Aggregation) -> pd.DataFrame:
+    return study.summary
+
+
+@table("init_tests", rule="aggregate", needs=("eval_metrics",))
+def table_init_tests(study: Aggregation) -> pd.DataFrame:
+    st = study.stats
+    return init_tests(
+        study.auc,
+        study.summary_and_replicates[1],
+        n_resamples=st["permutations"],
+        seed=st["seed"],
+        ci=st["ci"],
+        alpha=st["alpha"],
+    )
+
+
+@table("psd_scalars", rule="aggregate", needs=("psd_pretrained", "psd_finetuned"))
+def table_psd_scalars(study: Aggregation) -> pd.DataFrame:
+    return study.psd[0]
+
+
+@table("psd_persistence", rule="aggregate", needs=("psd_pretrained", "psd_finetuned"))
+def table_psd_persistence(study: Aggregation) -> pd.DataFrame:
+    return study.psd[1]
+
+
+@table("alignment", rule="aggregate", needs=("eval_metrics", "psd_pretrained", "artifact_psd"))
+def table_alignment(study: Aggregation) -> pd.DataFrame:
+    return study.alignment[0]
+
+
+@table("alignment_windows", rule="aggregate", needs=("eval_metrics", "psd_pretrained", "artifact_psd"))
+def table_alignment_windows(study: Aggregation) -> pd.DataFrame:
+    return study.alignment[1]
+
+
+@table("alignment_association", rule="aggregate", needs=("eval_metrics", "psd_pretrained", "artifact_psd"))
+def table_alignment_association(study: Aggregation) -> pd.DataFrame:
+    return study.alignment[2]
+
+
+@table("datasets", rule="aggregate", needs=("card",))
+def table_datasets(study: Aggregation) -> pd.DataFrame:
+    return dataset_table(study.files.files("card"))
+
+
+class LearningOrder:
+    """What the tables and figures of rule ``dynamics`` come from (docs/DEFINITIONS.md, "Learning order";
+    :mod:`shortcut_psd.dynamics`): ``entries``, one per trained model (phase, init, target, artifact,
+    prevalence, seed and the ``path`` of its snapshots), and the rule's params (dynamics, stats)."""
+
+    def __init__(self, entries: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> None:
+        from shortcut_psd import dynamics
+
+        self.entries = [dict(e) for e in entries]
+        self.dynamics = dynamics.check_dynamics(params["dynamics"])
+        st = params["stats"]
+        self.stats = st
+        self.n_boot, self.seed, self.ci = int(st["bootstrap"]), int(st["seed"]), float(st["ci"])
+
+    @cached_property
+    def _collected(self) -> tuple[pd.DataFrame, list]:
+        from shortcut_psd import dynamics
+
+        dyn = self.dynamics
+        return dynamics.collect(
+            self.entries,
+            log_steps=int(dyn["log_steps"]),
+            gap_threshold=float(dyn["gap_threshold"]),
+            auc_threshold=float(dyn["auc_threshold"]),
+        )
+
+    @property
+    def per_model(self) -> pd.DataFrame:
+        return self._collected[0]
+
+    @property
+    def snaps(self) -> list:
+        return self._collected[1]
+
+
+@table("dynamics_per_model", rule="dynamics")
+def table_dynamics_per_model(study: LearningOrder) -> pd.DataFrame:
+    return study.per_model
+
+
+@table("dynamics_summary", rule="dynamics")
+def table_dynamics_summary(study: LearningOrder) -> pd.DataFrame:
+    from shortcut_psd import dynamics
+
+    if not len(study.per_model):
+        return pd.DataFrame(columns=dynamics.SUMMARY_COLUMNS)
+    return dynamics.summarise(study.per_model, n_boot=study.n_boot, seed=study.seed, ci=study.ci)
+
+
+@table("dynamics_tests", rule="dynamics")
+def table_dynamics_tests(study: LearningOrder) -> pd.DataFrame:
+    from shortcut_psd import dynamics
+
+    if not len(study.per_model):
+        return pd.DataFrame(columns=dynamics.TEST_COLUMNS)
+    dyn = study.dynamics
+    return dynamics.source_tests(
+        study.per_model,
+        dyn["inits_natural"],
+        dyn["inits_medical"],
+        alpha=float(study.stats.get("alpha", 0.05)),
+        permutations=int(study.stats["permutations"]),
+        seed=study.seed,
+    )

@@ -1,13 +1,12 @@
 """The probes' tables and figures from the per-job ``probes.npz`` files (torch-free, analysis environment).
 
-Definitions: docs/DEFINITIONS.md, "Probes" (what is measured) and "Statistics" (intervals). Layout read
-(``R`` = the results folder)::
-
-    R/probes/{init}/{target}/seed{s}/probes.npz        (labels: "pretrained", "{artifact}/p{p}", ...)
-    R/psd/pretrained/{init}/{target}/seed{s}/psd.json   (gradient band power before fine-tuning)
-    R/psd/finetuned/{init}/{target}/{artifact}/p{p}/seed{s}/psd.json
-    R/artifacts/{target}/{artifact}/seed{a}/psd.json    (the artifact's own band)
-    R/eval/{init}/{target}/{artifact}/p{p}/seed{s}/metrics.json   (shortcut gap)
+Definitions: docs/DEFINITIONS.md, "Probes" (what is measured) and "Statistics" (intervals). Files read
+(:mod:`shortcut_psd.layout`; the readers take a results folder or a job's
+:class:`~shortcut_psd.layout.Inputs`): ``probes`` (labels: "pretrained", "{artifact}/p{p}", ...),
+``psd_pretrained`` and ``psd_finetuned`` (gradient band power), ``artifact_psd`` (the artifact's own band)
+and ``eval_metrics`` (shortcut gap). The tables and figures of rule ``probes_report`` are registered here
+(:func:`shortcut_psd.layout.table` / :func:`~shortcut_psd.layout.figure`), each a function of
+:class:`ProbeStudy`.
 
 Intervals resample seeds and the groups of probe images together (``clustered.seed_group_replicates``: every
 seed's job drew the same group resamples, because the probe images and the bootstrap seed are shared).
@@ -19,16 +18,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from shortcut_psd import layout
 from shortcut_psd.aggregate import read_curve
 from shortcut_psd.clustered import percentile_interval, seed_group_replicates
 from shortcut_psd.errors import DataError
 from shortcut_psd.io import read_json
+from shortcut_psd.layout import Inputs, Layout, figure, table
+from shortcut_psd.probe_geometry import clean_label as after_label
+from shortcut_psd.probe_geometry import heatmap_radial
 
 RELATION_NOTE = (
     "description across bands: the bands of one model are not independent units, so no p-value "
@@ -153,43 +156,34 @@ def heat_radial(run: Mapping[str, np.ndarray], label: str) -> np.ndarray | None:
     return heatmap_radial(hm, run["heatmap_full"].shape[-1], run["bands"])
 
 
-def heatmap_radial(heatmap: np.ndarray, width: int, bands: np.ndarray) -> np.ndarray:
-    """Mean of a half-plane heat map ``(H, W//2+1)`` over its computed frequencies in each band (a
-    torch-free copy of ``probes.heatmap_radial``; a test keeps them equal)."""
-    h = heatmap.shape[0]
-    r = np.sqrt(np.fft.fftfreq(h)[:, None] ** 2 + np.fft.rfftfreq(width)[None, :] ** 2)
-    out = []
-    for lo, hi in np.asarray(bands, dtype=np.float64):
-        v = heatmap[(r >= lo) & (r < hi)]
-        v = v[np.isfinite(v)]
-        out.append(float(v.mean()) if v.size else float("nan"))
-    return np.asarray(out)
-
-
-def after_label(labels: Sequence[str]) -> str | None:
-    """The model that stands for the init after fine-tuning: the shared clean model, else a p = 0 model
-    (the same rule as ``probes.clean_label``; a test keeps them equal)."""
-    if "none/p0" in labels:
-        return "none/p0"
-    p0 = [lab for lab in labels if lab.endswith("/p0")]
-    return p0[0] if p0 else None
-
-
 VIEWS = (("reliance", "gradient_power"), ("reliance", "heatmap"), ("gradient_power", "heatmap"))
 
 
+def _model_files(label: str) -> tuple[str, dict[str, str]]:
+    """The PSD kind and wildcards of a probe label ("pretrained" or "{artifact}/p{p}")."""
+    if label == "pretrained":
+        return "psd_pretrained", {}
+    artifact, p = label.split("/", 1)
+    return "psd_finetuned", {"artifact": artifact, "p": p.removeprefix("p")}
+
+
 def relation_views(
-    results: str | os.PathLike, runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]]
+    results: str | os.PathLike | Layout | Inputs,
+    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]],
+    *,
+    after: str | None = None,
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Per (init, target, stage): the three views per band, each the mean over seeds."""
-    r = Path(results)
+    """Per (init, target, stage): the three views per band, each the mean over seeds. ``after``: the label
+    of the model that stands for the init after fine-tuning (default :func:`after_label` of the labels)."""
+    files = layout.locate(results)
     out = {}
     for init, target in sorted({(i, t) for i, t, _ in runs}):
         keys = [k for k in sorted(runs) if k[:2] == (init, target)]
         labels = [str(v) for v in runs[keys[0]]["labels"]]
         stages = [("before", "pretrained")]
-        if after_label(labels):
-            stages.append(("after", after_label(labels)))
+        last = after if after is not None else after_label(labels)
+        if last and last in labels:
+            stages.append(("after", last))
         for stage, label in stages:
             rel, power, heat = [], [], []
             for k in keys:
@@ -199,12 +193,10 @@ def relation_views(
                     continue
                 bands = np.asarray(run["bands"])
                 rel.append(run["auc_clean"][i] - run["auc_remove"][i])
-                if label == "pretrained":
-                    path = r / "psd" / "pretrained" / init / target / f"seed{k[2]}" / "psd.json"
-                else:
-                    path = r / "psd" / "finetuned" / init / target / label / f"seed{k[2]}" / "psd.json"
+                kind, wc = _model_files(label)
+                path = files.find(kind, init=init, target=target, seed=k[2], **wc)
                 power.append(
-                    band_power(read_curve(path), bands) if path.exists() else np.full(len(bands), np.nan)
+                    band_power(read_curve(path), bands) if path is not None else np.full(len(bands), np.nan)
                 )
                 h = heat_radial(run, label)
                 heat.append(h if h is not None else np.full(len(bands), np.nan))
@@ -244,29 +236,33 @@ def relations_table(views: Mapping[tuple[str, str, str], Mapping[str, Any]]) -> 
     return pd.DataFrame.from_records(recs)
 
 
-def _gap(results: Path, init: str, target: str, artifact: str, p: str, seeds: Sequence[int]) -> list[float]:
+def _gap(
+    files: Layout | Inputs, init: str, target: str, artifact: str, p: str, seeds: Sequence[int]
+) -> list[float]:
     gaps = []
     for s in seeds:
-        path = results / "eval" / init / target / artifact / f"p{p}" / f"seed{s}" / "metrics.json"
-        if path.exists():
+        path = files.find("eval_metrics", init=init, target=target, artifact=artifact, p=p, seed=s)
+        if path is not None:
             g = read_json(path).get("gap")
             gaps.append(np.nan if g is None else float(g))
     return gaps
 
 
 def artifact_band_table(
-    results: str | os.PathLike,
+    results: str | os.PathLike | Layout | Inputs,
     runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]],
     *,
     artifacts: Sequence[str],
     artifact_seeds: Mapping[int, int],
+    p0_models: Mapping[str, str],
     ci: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
     """For each artifact: its own band (the band holding the largest share of its PSD, averaged over the
-    artifact seeds used), and for each model trained with it (p = 0: the model that never saw it) the
-    reliance on that band next to the shortcut gap (means over seeds)."""
-    r = Path(results)
+    artifact seeds used), and for each model trained with it (p = 0: the model that never saw it, whose
+    artifact folder ``p0_models`` gives: :func:`shortcut_psd.layout.p0_models`) the reliance on that band
+    next to the shortcut gap (means over seeds)."""
+    r = layout.locate(results)
     recs = []
     for init, target in sorted({(i, t) for i, t, _ in runs}):
         keys = [k for k in sorted(runs) if k[:2] == (init, target)]
@@ -277,15 +273,17 @@ def artifact_band_table(
         for a in artifacts:
             shares = [
                 band_power(
-                    read_curve(r / "artifacts" / target / a / f"seed{artifact_seeds[s]}" / "psd.json"), bands
+                    read_curve(r.path("artifact_psd", target=target, artifact=a, aseed=artifact_seeds[s])),
+                    bands,
                 )
                 for s in seeds
             ]
             share = np.mean(shares, axis=0)
             own = int(np.argmax(share))
-            models = [lab for lab in labels if lab.split("/")[0] == a]
-            if f"{a}/p0" not in models and "none/p0" in labels:
-                models = ["none/p0", *models]
+            models = [lab for lab in labels if lab.split("/")[0] == a and lab != f"{a}/p0"]
+            p0 = f"{p0_models[a]}/p0" if a in p0_models else None
+            if p0 in labels:
+                models = [p0, *models]
             for label in models:
                 s = reliance_summary(these, label, ci=ci, seed=seed)
                 p = label.split("/p")[-1]
@@ -315,9 +313,10 @@ def _band_label(lo: float, hi: float | None) -> str:
     return f"{lo:.2f}-{hi:.2f}" if hi is not None and np.isfinite(hi) else f">{lo:.2f}"
 
 
-def plot_band_reliance(table: pd.DataFrame):
+def plot_band_reliance(table: pd.DataFrame, after: str | None = None):
     """Reliance (AUC drop with the band removed) and keep-only AUC per band: before (linear probe) and
-    after fine-tuning (clean p = 0 model), one panel per (target, init)."""
+    after fine-tuning (the model labelled ``after``, default :func:`after_label` of the table's models), one
+    panel per (target, init)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -327,8 +326,8 @@ def plot_band_reliance(table: pd.DataFrame):
     fig, axes = plt.subplots(2, len(pairs), figsize=(3.2 * len(pairs), 5.6), squeeze=False, sharey="row")
     for c, (t, i) in enumerate(pairs):
         sub = table[(table["target"] == t) & (table["init"] == i)]
-        after = after_label(sorted(set(sub["model"])))
-        for label, stage, colour in (("pretrained", "before", "C0"), (after, "after", "C1")):
+        last = after if after is not None else after_label(sorted(set(sub["model"])))
+        for label, stage, colour in (("pretrained", "before", "C0"), (last, "after", "C1")):
             d = sub[sub["model"] == label].sort_values("band")
             if d.empty:
                 continue
@@ -361,9 +360,9 @@ def plot_band_reliance(table: pd.DataFrame):
     return fig
 
 
-def plot_heatmaps(runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]]):
+def plot_heatmaps(runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]], after: str | None = None):
     """Fourier heat maps (mean over seeds), fftshifted full plane: rows (target, init), columns before /
-    after fine-tuning."""
+    after fine-tuning (the model labelled ``after``, default :func:`after_label` of the labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,7 +373,7 @@ def plot_heatmaps(runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]])
     for r_, (t, i) in enumerate(pairs):
         these = [runs[k] for k in sorted(runs) if k[:2] == (i, t)]
         labels = [str(v) for v in these[0]["labels"]]
-        for c, label in enumerate(("pretrained", after_label(labels))):
+        for c, label in enumerate(("pretrained", after if after is not None else after_label(labels))):
             ax = axes[r_, c]
             maps = []
             for run in these:
@@ -397,3 +396,64 @@ def plot_heatmaps(runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]])
     fig.suptitle("Fourier heat maps (Yin et al. 2019), mean over seeds")
     fig.tight_layout()
     return fig
+
+
+# -- the tables and figures of rule probes_report (registered: shortcut_psd.layout.outputs) ----------------
+class ProbeStudy:
+    """What rule ``probes_report`` draws from: the job's input files (``files``, looked up by kind: probes,
+    psd_pretrained, psd_finetuned, artifact_psd, eval_metrics) and the rule's params (artifacts,
+    artifact_seeds, p0_models, stats)."""
+
+    def __init__(self, files: Inputs, params: Mapping[str, Any]) -> None:
+        self.files = files
+        self.params = params
+        self.ci, self.seed = params["stats"]["ci"], params["stats"]["seed"]
+        model = layout.after_model(params["p0_models"])
+        #: the label of the model that stands for an init after fine-tuning
+        self.after = f"{model}/p0" if model is not None else None
+
+    @cached_property
+    def runs(self) -> dict[tuple[str, str, int], dict[str, np.ndarray]]:
+        """Every probe job's results by (init, target, seed)."""
+        return {
+            (wc["init"], wc["target"], int(wc["seed"])): load_probes(path)
+            for wc, path in self.files.items("probes")
+        }
+
+    @cached_property
+    def reliance(self) -> pd.DataFrame:
+        return band_reliance_table(self.runs, ci=self.ci, seed=self.seed)
+
+
+@table("probe_band_reliance", rule="probes_report", needs=("probes",))
+def table_probe_band_reliance(study: ProbeStudy) -> pd.DataFrame:
+    return study.reliance
+
+
+@table("probe_relations", rule="probes_report", needs=("probes", "psd_pretrained", "psd_finetuned"))
+def table_probe_relations(study: ProbeStudy) -> pd.DataFrame:
+    return relations_table(relation_views(study.files, study.runs, after=study.after))
+
+
+@table("probe_artifact_band", rule="probes_report", needs=("probes", "artifact_psd", "eval_metrics"))
+def table_probe_artifact_band(study: ProbeStudy) -> pd.DataFrame:
+    p = study.params
+    return artifact_band_table(
+        study.files,
+        study.runs,
+        artifacts=p["artifacts"],
+        artifact_seeds={int(k): int(v) for k, v in p["artifact_seeds"].items()},
+        p0_models=p["p0_models"],
+        ci=study.ci,
+        seed=study.seed,
+    )
+
+
+@figure("probe_band_reliance", rule="probes_report", needs=("probes",))
+def figure_probe_band_reliance(study: ProbeStudy):
+    return plot_band_reliance(study.reliance, after=study.after)
+
+
+@figure("probe_heatmap", rule="probes_report", needs=("probes",))
+def figure_probe_heatmap(study: ProbeStudy):
+    return plot_heatmaps(study.runs, after=study.after)

@@ -1,33 +1,24 @@
 # Aggregation: tables (CSV) with means, CIs and tests over seeds; figures; everything in the report.
+# The tables and figures are the library's registered ones (shortcut_psd.layout.outputs: functions in
+# shortcut_psd.aggregate and shortcut_psd.plots, captions in workflow/report/); so are each rule's inputs
+# (what its outputs need, named by kind: the scripts look them up, not rebuilding paths).
 
 
 rule aggregate:
     input:
-        metrics=eval_files(),
-        psd=psd_files(),
-        artifact_psd=artifact_psd_files(),
-        cards=dataset_cards(),
+        **report_inputs("aggregate"),
     output:
-        **{
-            t: report(
-                f"{R}/tables/{t}.csv",
-                caption=f"../report/table_{t}.rst",
-                category="3. Tables",
-                labels={"table": t},
-            )
-            for t in TABLES
-        },
+        **report_outputs("aggregate"),
     log:
-        f"{R}/logs/aggregate.log",
+        L.log("aggregate"),
     benchmark:
-        f"{R}/benchmarks/aggregate.tsv"
+        L.benchmark("aggregate")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=RES["analysis"]["mem_mb"],
         runtime=RES["analysis"]["runtime"],
     params:
-        results=lambda wildcards, input: str(Path(input.cards[0]).parents[2]),  # R/data/<name>/card.json
         conditions=[list(c) for c in CONDITIONS],
         inits=INITS,
         artifacts=ARTIFACTS,
@@ -44,40 +35,19 @@ rule aggregate:
 
 rule figures:
     input:
-        auc_summary=f"{R}/tables/auc_summary.csv",
-        alignment=f"{R}/tables/alignment.csv",
-        association=f"{R}/tables/alignment_association.csv",
-        psd=psd_files(),
-        artifact_psd=artifact_psd_files(),
-        spectra=source_spectrum_files(),
-        source_data=[f"{R}/sources/{s}/{e}/data.npz" for s, e in source_pairs(config)],
-        artifact_images=artifact_image_files(),
+        **report_inputs("figures"),
     output:
-        **{
-            f"{f}_{ext}": (
-                report(
-                    f"{R}/figures/{f}.png",
-                    caption=f"../report/fig_{f}.rst",
-                    category="2. Figures",
-                    labels={"figure": f},
-                )
-                if ext == "png"
-                else f"{R}/figures/{f}.pdf"
-            )
-            for f in FIGURES
-            for ext in ("png", "pdf")
-        },
+        **report_outputs("figures"),
     log:
-        f"{R}/logs/figures.log",
+        L.log("figures"),
     benchmark:
-        f"{R}/benchmarks/figures.tsv"
+        L.benchmark("figures")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=RES["analysis"]["mem_mb"],
         runtime=RES["analysis"]["runtime"],
     params:
-        results=lambda wildcards, input: str(Path(input.auc_summary).parents[1]),  # R/tables/x.csv
         source_pairs=[list(x) for x in source_pairs(config)],
         inits=INITS,
         artifacts=ARTIFACTS,
@@ -86,6 +56,7 @@ rule figures:
         conditions=[list(c) for c in CONDITIONS],
         artifact_specs=config["artifacts"],
         artifact_seeds={s: artifact_seed_for(config, s) for s in SEEDS},
+        p0_models=P0_MODELS,
     script:
         "../scripts/figures.py"
 
@@ -93,13 +64,13 @@ rule figures:
 rule provenance:
     output:
         report(
-            f"{R}/run_config.yaml",
+            L.pattern("run_config"),
             caption="../report/provenance.rst",
             category="4. Provenance",
             labels={"file": "resolved config"},
         ),
     log:
-        f"{R}/logs/provenance.log",
+        L.log("provenance"),
     conda:
         "../../envs/analysis.yaml"
     resources:

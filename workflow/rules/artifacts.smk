@@ -5,15 +5,15 @@
 
 rule inject_artifact:
     input:
-        data=f"{R}/data/{{target}}/data.npz",
+        data=L.pattern("data", dataset="{target}"),
     output:
-        images=f"{R}/artifacts/{{target}}/{{artifact}}/seed{{aseed}}/images.npz",
-        psd=f"{R}/artifacts/{{target}}/{{artifact}}/seed{{aseed}}/psd.npz",
-        psd_json=f"{R}/artifacts/{{target}}/{{artifact}}/seed{{aseed}}/psd.json",
+        images=L.pattern("artifact_images"),
+        psd=L.pattern("artifact_psd"),
+        psd_json=L.pattern("artifact_psd_json"),
     log:
-        f"{R}/logs/artifacts/{{target}}/{{artifact}}/seed{{aseed}}.log",
+        L.log("inject_artifact"),
     benchmark:
-        f"{R}/benchmarks/artifacts/{{target}}/{{artifact}}/seed{{aseed}}.tsv"
+        L.benchmark("inject_artifact")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

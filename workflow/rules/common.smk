@@ -1,8 +1,9 @@
 # Shared helpers: result paths, the study grid, input functions and target builders.
-# The grid itself is computed by shortcut_psd.config so tests can reuse it without Snakemake.
+# The grid itself is computed by shortcut_psd.config so tests can reuse it without Snakemake. Every path is
+# a pattern of shortcut_psd.layout (the results layout, written once; L below); the report's tables and
+# figures, with their captions and the inputs they read, come from its registry (layout.outputs).
 
 import re
-from pathlib import Path
 
 from shortcut_psd.config import (
     CLEAN,
@@ -15,8 +16,10 @@ from shortcut_psd.config import (
     shortcut_prevalences,
     source_pairs,
 )
+from shortcut_psd.layout import Layout, needs, output_files, outputs, p0_models
 
 R = config["results"]
+L = Layout(R)
 SEEDS = config["seeds"]
 ARTIFACTS = sorted(config["artifacts"])
 INITS = sorted(config["inits"])
@@ -28,6 +31,8 @@ CONDITIONS = finetune_conditions(config)
 # by evaluate_clean_model), and those with their own p = 0 model, trained in their shortcut job
 CLEAN_MODEL_ARTIFACTS = clean_model_artifacts(config)
 OWN_P0_ARTIFACTS = own_p0_artifacts(config)
+# per artifact, the artifact folder of its p = 0 model (CLEAN or its own; empty without p = 0)
+P0_MODELS = p0_models(config)
 ASEEDS = artifact_seeds(config)
 RES = config["resources"]
 GPU = config["gpus_per_job"]
@@ -62,7 +67,12 @@ def init_checkpoint(wildcards):
     """The checkpoint an init starts from: a pipeline pre-training (per seed) or a local file."""
     spec = config["inits"][wildcards.init]
     if spec["kind"] == "source":
-        return f"{R}/pretrain/{spec['source']}/{spec['edit']}/seed{wildcards.seed}/model.pt"
+        return L.pattern(
+            "pretrain_model",
+            source=spec["source"],
+            edit=spec["edit"],
+            seed=wildcards.seed,
+        )
     if spec["kind"] == "file":
         return spec["path"]
     return []
@@ -78,21 +88,25 @@ def init_params(wildcards):
     }
 
 
-def artifact_dir(target, artifact, seed):
-    """The artifact files (images.npz, psd.npz, psd.json) that training seed ``seed`` uses."""
-    return f"{R}/artifacts/{target}/{artifact}/seed{artifact_seed_for(config, seed)}"
+def artifact_file(kind, target, artifact, seed):
+    """An artifact file (artifact_images, artifact_psd) that training seed ``seed`` uses."""
+    return L.pattern(
+        kind, target=target, artifact=artifact, aseed=artifact_seed_for(config, seed)
+    )
 
 
 def artifact_images(wildcards):
     """Input of a shortcut job: its artifact's images drawn with the artifact seed of its training seed."""
-    return f"{artifact_dir(wildcards.target, wildcards.artifact, wildcards.seed)}/images.npz"
+    return artifact_file(
+        "artifact_images", wildcards.target, wildcards.artifact, wildcards.seed
+    )
 
 
 def clean_model_eval_images(wildcards):
     """Input of evaluate_clean_model: the images of every artifact sharing the clean model, in
     CLEAN_MODEL_ARTIFACTS order, at the artifact seed of the training seed."""
     return [
-        f"{artifact_dir(wildcards.target, a, wildcards.seed)}/images.npz"
+        artifact_file("artifact_images", wildcards.target, a, wildcards.seed)
         for a in CLEAN_MODEL_ARTIFACTS
     ]
 
@@ -132,7 +146,14 @@ def _finetuned_of(wildcards):
 def finetuned_models(wildcards):
     """Every fine-tuned model of one init, target and seed (p = 0 under artifact 'none'), in a fixed order."""
     return [
-        f"{R}/finetune/{wildcards.init}/{wildcards.target}/{a}/p{p}/seed{wildcards.seed}/model.pt"
+        L.pattern(
+            "finetune_model",
+            init=wildcards.init,
+            target=wildcards.target,
+            artifact=a,
+            p=p,
+            seed=wildcards.seed,
+        )
         for a, p in _finetuned_of(wildcards)
     ]
 
@@ -141,12 +162,10 @@ def finetuned_labels(wildcards):
     return [f"{a}/p{p}" for a, p in _finetuned_of(wildcards)]
 
 
-def finetuned_psd_outputs(ext):
+def finetuned_psd_outputs(kind):
+    """Outputs of psd_finetuned (kind psd_finetuned or psd_finetuned_json): one per fine-tuned model."""
     conds = sorted({(a, p) for (i, t, a, p, s) in CONDITIONS})
-    return [
-        f"{R}/psd/finetuned/{{init}}/{{target}}/{a}/p{p}/seed{{seed}}/psd.{ext}"
-        for a, p in conds
-    ]
+    return [L.pattern(kind, artifact=a, p=p) for a, p in conds]
 
 
 def eval_files():
@@ -159,29 +178,38 @@ def eval_files():
                     ps = ([fmt_p(0)] if HAS_P0 else []) + NONZERO_P
                     for p in ps:
                         out.append(
-                            f"{R}/eval/{init}/{t}/{a}/p{p}/seed{seed}/metrics.json"
+                            L.pattern(
+                                "eval_metrics",
+                                init=init,
+                                target=t,
+                                artifact=a,
+                                p=p,
+                                seed=seed,
+                            )
                         )
     return out
 
 
-def psd_files():
-    pre = [
-        f"{R}/psd/pretrained/{i}/{t}/seed{s}/psd.npz"
+def pretrained_psd_files():
+    return [
+        L.pattern("psd_pretrained", init=i, target=t, seed=s)
         for i in INITS
         for t in TARGETS
         for s in SEEDS
     ]
-    fin = [
-        f"{R}/psd/finetuned/{i}/{t}/{a}/p{p}/seed{s}/psd.npz"
+
+
+def finetuned_psd_files():
+    return [
+        L.pattern("psd_finetuned", init=i, target=t, artifact=a, p=p, seed=s)
         for (i, t, a, p, s) in CONDITIONS
     ]
-    return pre + fin
 
 
 def artifact_psd_files():
     """Every artifact PSD: per target, artifact and artifact seed (ASEEDS)."""
     return [
-        f"{R}/artifacts/{t}/{a}/seed{s}/psd.npz"
+        L.pattern("artifact_psd", target=t, artifact=a, aseed=s)
         for t in TARGETS
         for a in ARTIFACTS
         for s in ASEEDS
@@ -192,56 +220,94 @@ def artifact_image_files():
     """One set of artifact images per target and artifact (for example figures): those of the first
     training seed's artifact seed."""
     return [
-        f"{artifact_dir(t, a, SEEDS[0])}/images.npz" for t in TARGETS for a in ARTIFACTS
+        artifact_file("artifact_images", t, a, SEEDS[0])
+        for t in TARGETS
+        for a in ARTIFACTS
     ]
 
 
+def source_data_files():
+    return [L.pattern("source_data", source=s, edit=e) for s, e in source_pairs(config)]
+
+
 def source_spectrum_files():
-    return [f"{R}/sources/{s}/{e}/spectrum.npz" for s, e in source_pairs(config)]
+    return [
+        L.pattern("source_spectrum", source=s, edit=e) for s, e in source_pairs(config)
+    ]
 
 
 def dataset_cards():
     names = sorted(set(TARGETS) | {s for s, _ in source_pairs(config)})
-    return [f"{R}/data/{d}/card.json" for d in names]
+    return [L.pattern("card", dataset=d) for d in names]
 
 
-TABLES = [
-    "auc",
-    "auc_summary",
-    "init_tests",
-    "psd_scalars",
-    "psd_persistence",
-    "alignment",
-    "alignment_windows",
-    "alignment_association",
-    "datasets",
-]
-FIGURES = [
-    "source_spectra",
-    "gradient_psd",
-    "before_after",
-    "auc_vs_prevalence",
-    "alignment_vs_gap",
-    "gap_heatmap",
-    "examples_edits",
-    "examples_artifacts",
-]
+def probe_files():
+    return [
+        L.pattern("probes", init=i, target=t, seed=s)
+        for i in INITS
+        for t in TARGETS
+        for s in SEEDS
+    ]
 
-# learning order (workflow/rules/dynamics.smk)
-DYNAMICS_TABLES = ["dynamics_per_model", "dynamics_summary", "dynamics_tests"]
-DYNAMICS_FIGURES = ["dynamics_heatmap", "dynamics_centroid", "dynamics_shortcut"]
+
+# The files of each kind (shortcut_psd.layout.FILES) that the report's tables and figures read, over the
+# whole study: a registered table or figure names the kinds it needs (layout.outputs(...).needs).
+STUDY_FILES = {
+    "eval_metrics": eval_files,
+    "psd_pretrained": pretrained_psd_files,
+    "psd_finetuned": finetuned_psd_files,
+    "artifact_psd": artifact_psd_files,
+    "artifact_images": artifact_image_files,
+    "source_data": source_data_files,
+    "source_spectrum": source_spectrum_files,
+    "card": dataset_cards,
+    "probes": probe_files,
+}
+
+
+def report_inputs(rule):
+    """The inputs of a rule writing registered tables and figures, named by kind (the scripts look them
+    up by kind and wildcards: shortcut_psd.layout.Inputs): what its outputs need."""
+    return {
+        kind: (
+            [L.pattern("table", name=n) for n in names]
+            if kind == "table"
+            else STUDY_FILES[kind]()
+        )
+        for kind, names in needs(rule).items()
+    }
+
+
+REPORT_CATEGORY = {"table": "3. Tables", "figure": "2. Figures"}
+
+
+def report_outputs(rule):
+    """The registered tables and figures of ``rule`` as its named outputs; each table and each figure's
+    PNG in the report, with its caption (workflow/report/)."""
+    out = {}
+    for o in outputs(rule):
+        for key, rel in o.keys.items():
+            out[key] = L.under(rel)
+            if key == o.report_key:
+                out[key] = report(
+                    out[key],
+                    caption=f"../report/{o.caption}",
+                    category=REPORT_CATEGORY[o.kind],
+                    labels={o.kind: o.name},
+                )
+    return out
+
+
+def report_files(*rules):
+    """Every table and figure file that ``rules`` write."""
+    return [L.under(f) for f in output_files(rules)]
 
 
 def all_outputs():
     return (
-        [f"{R}/tables/{t}.csv" for t in TABLES + DYNAMICS_TABLES]
-        + [
-            f"{R}/figures/{f}.{ext}"
-            for f in FIGURES + DYNAMICS_FIGURES
-            for ext in ("png", "pdf")
-        ]
+        report_files("aggregate", "figures", "dynamics")
         + dataset_cards()
-        + [f"{R}/run_config.yaml"]
+        + [L.pattern("run_config")]
     )
 
 
@@ -256,7 +322,12 @@ def pretrain_snapshots(wildcards):
     return snapshot_params(
         SNAPSHOTS,
         [
-            f"{R}/pretrain/{wildcards.source}/{wildcards.edit}/seed{wildcards.seed}/dynamics.npz"
+            L.pattern(
+                "pretrain_dynamics",
+                source=wildcards.source,
+                edit=wildcards.edit,
+                seed=wildcards.seed,
+            )
         ],
     )
 
@@ -267,7 +338,14 @@ def finetune_snapshots(prevalences, artifact=None):
         return snapshot_params(
             SNAPSHOTS,
             [
-                f"{R}/finetune/{wildcards.init}/{wildcards.target}/{art}/p{p}/seed{wildcards.seed}/dynamics.npz"
+                L.pattern(
+                    "finetune_dynamics",
+                    init=wildcards.init,
+                    target=wildcards.target,
+                    artifact=art,
+                    p=p,
+                    seed=wildcards.seed,
+                )
                 for p in prevalences
             ],
         )
@@ -276,26 +354,11 @@ def finetune_snapshots(prevalences, artifact=None):
 
 
 # Behavioural probes (workflow/rules/probes.smk; docs/DEFINITIONS.md, "Probes").
-PROBE_TABLES = ["probe_band_reliance", "probe_relations", "probe_artifact_band"]
-PROBE_FIGURES = ["probe_band_reliance", "probe_heatmap"]
-
-
-def probe_files():
-    return [
-        f"{R}/probes/{i}/{t}/seed{s}/probes.npz"
-        for i in INITS
-        for t in TARGETS
-        for s in SEEDS
-    ]
-
-
 def probe_outputs():
     """The probes' tables and figures (none with probes.enabled: false)."""
     if not config["probes"]["enabled"]:
         return []
-    return [f"{R}/tables/{t}.csv" for t in PROBE_TABLES] + [
-        f"{R}/figures/{f}.{ext}" for f in PROBE_FIGURES for ext in ("png", "pdf")
-    ]
+    return report_files("probes_report")
 
 
 def dynamics_entries():
@@ -311,7 +374,12 @@ def dynamics_entries():
                         "artifact": "",
                         "prevalence": "",
                         "seed": seed,
-                        "path": f"{R}/pretrain/{spec['source']}/{spec.get('edit', 'none')}/seed{seed}/dynamics.npz",
+                        "path": L.pattern(
+                            "pretrain_dynamics",
+                            source=spec["source"],
+                            edit=spec.get("edit", "none"),
+                            seed=seed,
+                        ),
                     }
                 )
     for init, target, artifact, p, seed in CONDITIONS:
@@ -323,7 +391,14 @@ def dynamics_entries():
                 "artifact": artifact,
                 "prevalence": p,
                 "seed": seed,
-                "path": f"{R}/finetune/{init}/{target}/{artifact}/p{p}/seed{seed}/dynamics.npz",
+                "path": L.pattern(
+                    "finetune_dynamics",
+                    init=init,
+                    target=target,
+                    artifact=artifact,
+                    p=p,
+                    seed=seed,
+                ),
             }
         )
     return out

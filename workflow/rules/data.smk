@@ -5,20 +5,20 @@ rule prepare_dataset:
     input:
         dataset_inputs,
     output:
-        data=f"{R}/data/{{dataset}}/data.npz",
-        card=f"{R}/data/{{dataset}}/card.json",
-        card_md=f"{R}/data/{{dataset}}/card.md",
+        data=L.pattern("data"),
+        card=L.pattern("card"),
+        card_md=L.pattern("card_md"),
         sheet=report(
-            f"{R}/data/{{dataset}}/examples.png",
+            L.pattern("examples"),
             caption="../report/dataset_examples.rst",
             category="1. Data",
             subcategory="{dataset}",
             labels={"data set": "{dataset}", "figure": "examples per class"},
         ),
     log:
-        f"{R}/logs/data/{{dataset}}.log",
+        L.log("prepare_dataset"),
     benchmark:
-        f"{R}/benchmarks/data/{{dataset}}.tsv"
+        L.benchmark("prepare_dataset")
     conda:
         "../../envs/data.yaml"
     resources:

@@ -2,49 +2,19 @@
 # record (dynamics.npz next to each model) summarised into tables and figures. Only aggregation settings
 # (thresholds, the natural / medical inits, log_steps to select the requested steps, stats) are params
 # here; what the snapshots hold is decided by the training rules (params snapshots, see common.smk).
-# DYNAMICS_ENTRIES (common.smk): one snapshot file per trained model.
+# DYNAMICS_ENTRIES (common.smk): one snapshot file per trained model. Tables and figures: registered in
+# shortcut_psd.aggregate and shortcut_psd.plots (shortcut_psd.layout.outputs).
 
 
 rule dynamics:
     input:
         snapshots=[e["path"] for e in DYNAMICS_ENTRIES],
     output:
-        **{
-            f"{f}_{ext}": (
-                report(
-                    f"{R}/figures/{f}.png",
-                    caption=f"../report/fig_{f}.rst",
-                    category="2. Figures",
-                    labels={"figure": f},
-                )
-                if ext == "png"
-                else f"{R}/figures/{f}.pdf"
-            )
-            for f in DYNAMICS_FIGURES
-            for ext in ("png", "pdf")
-        },
-        per_model=report(
-            f"{R}/tables/dynamics_per_model.csv",
-            caption="../report/table_dynamics_per_model.rst",
-            category="3. Tables",
-            labels={"table": "dynamics_per_model"},
-        ),
-        summary=report(
-            f"{R}/tables/dynamics_summary.csv",
-            caption="../report/table_dynamics_summary.rst",
-            category="3. Tables",
-            labels={"table": "dynamics_summary"},
-        ),
-        tests=report(
-            f"{R}/tables/dynamics_tests.csv",
-            caption="../report/table_dynamics_tests.rst",
-            category="3. Tables",
-            labels={"table": "dynamics_tests"},
-        ),
+        **report_outputs("dynamics"),
     log:
-        f"{R}/logs/dynamics.log",
+        L.log("dynamics"),
     benchmark:
-        f"{R}/benchmarks/dynamics.tsv"
+        L.benchmark("dynamics")
     conda:
         "../../envs/analysis.yaml"
     resources:

@@ -14,17 +14,17 @@
 
 rule finetune:
     input:
-        data=f"{R}/data/{{target}}/data.npz",
+        data=L.pattern("data", dataset="{target}"),
         init=init_checkpoint,
     output:
-        model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
-        history=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/history.csv",
-        metrics=f"{R}/eval/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/metrics.json",
-        dynamics=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/dynamics.npz",
+        model=L.pattern("finetune_model", artifact=CLEAN, p=0),
+        history=L.pattern("finetune_history", artifact=CLEAN, p=0),
+        metrics=L.pattern("eval_metrics", artifact=CLEAN, p=0),
+        dynamics=L.pattern("finetune_dynamics", artifact=CLEAN, p=0),
     log:
-        f"{R}/logs/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}.log",
+        L.log("finetune", artifact=CLEAN, p=0),
     benchmark:
-        f"{R}/benchmarks/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}.tsv"
+        L.benchmark("finetune", artifact=CLEAN, p=0)
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -54,26 +54,14 @@ for _name, _artifacts, _prevalences in shortcut_jobs():
             data=artifact_images,
             init=init_checkpoint,
         output:
-            model=expand(
-                f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/model.pt",
-                p=_prevalences,
-            ),
-            history=expand(
-                f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/history.csv",
-                p=_prevalences,
-            ),
-            metrics=expand(
-                f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/metrics.json",
-                p=_prevalences,
-            ),
-            dynamics=expand(
-                f"{R}/finetune/{{{{init}}}}/{{{{target}}}}/{{{{artifact}}}}/p{{p}}/seed{{{{seed}}}}/dynamics.npz",
-                p=_prevalences,
-            ),
+            model=[L.pattern("finetune_model", p=p) for p in _prevalences],
+            history=[L.pattern("finetune_history", p=p) for p in _prevalences],
+            metrics=[L.pattern("eval_metrics", p=p) for p in _prevalences],
+            dynamics=[L.pattern("finetune_dynamics", p=p) for p in _prevalences],
         log:
-            f"{R}/logs/finetune/{{init}}/{{target}}/{{artifact}}/seed{{seed}}.log",
+            L.log("finetune_shortcut"),
         benchmark:
-            f"{R}/benchmarks/finetune/{{init}}/{{target}}/{{artifact}}/seed{{seed}}.tsv"
+            L.benchmark("finetune_shortcut")
         wildcard_constraints:
             artifact=one_of(_artifacts),
         conda:
@@ -100,15 +88,15 @@ if HAS_P0 and CLEAN_MODEL_ARTIFACTS:
 
     rule evaluate_clean_model:
         input:
-            model=f"{R}/finetune/{{init}}/{{target}}/{CLEAN}/p0/seed{{seed}}/model.pt",
+            model=L.pattern("finetune_model", artifact=CLEAN, p=0),
             images=clean_model_eval_images,
         output:
-            metrics=expand(
-                f"{R}/eval/{{{{init}}}}/{{{{target}}}}/{{artifact}}/p0/seed{{{{seed}}}}/metrics.json",
-                artifact=CLEAN_MODEL_ARTIFACTS,
-            ),
+            metrics=[
+                L.pattern("eval_metrics", artifact=a, p=0)
+                for a in CLEAN_MODEL_ARTIFACTS
+            ],
         log:
-            f"{R}/logs/eval/{{init}}/{{target}}/p0/seed{{seed}}.log",
+            L.log("evaluate_clean_model"),
         conda:
             "../../envs/torch.yaml"
         threads: config["threads"]

@@ -3,15 +3,15 @@
 
 rule pretrain:
     input:
-        data=f"{R}/sources/{{source}}/{{edit}}/data.npz",
+        data=L.pattern("source_data"),
     output:
-        model=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/model.pt",
-        history=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/history.csv",
-        dynamics=f"{R}/pretrain/{{source}}/{{edit}}/seed{{seed}}/dynamics.npz",
+        model=L.pattern("pretrain_model"),
+        history=L.pattern("pretrain_history"),
+        dynamics=L.pattern("pretrain_dynamics"),
     log:
-        f"{R}/logs/pretrain/{{source}}/{{edit}}/seed{{seed}}.log",
+        L.log("pretrain"),
     benchmark:
-        f"{R}/benchmarks/pretrain/{{source}}/{{edit}}/seed{{seed}}.tsv"
+        L.benchmark("pretrain")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

@@ -1,20 +1,21 @@
 # Behavioural spectral probes (docs/DEFINITIONS.md, "Probes"): band-masking reliance and Fourier heat
 # maps of every init before fine-tuning (through a seeded linear probe) and of its fine-tuned models, one
-# job per (init, target, seed); then their tables and figures, related to gradient PSDs and shortcut gaps.
+# job per (init, target, seed); then their tables and figures, related to gradient PSDs and shortcut gaps
+# (registered in shortcut_psd.probe_tables: shortcut_psd.layout.outputs).
 
 
 rule probes:
     input:
-        data=f"{R}/data/{{target}}/data.npz",
+        data=L.pattern("data", dataset="{target}"),
         init=init_checkpoint,
         models=finetuned_models,
     output:
-        npz=f"{R}/probes/{{init}}/{{target}}/seed{{seed}}/probes.npz",
-        json=f"{R}/probes/{{init}}/{{target}}/seed{{seed}}/probes.json",
+        npz=L.pattern("probes"),
+        json=L.pattern("probes_json"),
     log:
-        f"{R}/logs/probes/{{init}}/{{target}}/seed{{seed}}.log",
+        L.log("probes"),
     benchmark:
-        f"{R}/benchmarks/probes/{{init}}/{{target}}/seed{{seed}}.tsv"
+        L.benchmark("probes")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -34,47 +35,22 @@ rule probes:
 
 rule probes_report:
     input:
-        probes=probe_files(),
-        psd=psd_files(),
-        artifact_psd=artifact_psd_files(),
-        metrics=eval_files(),
+        **report_inputs("probes_report"),
     output:
-        **{
-            t: report(
-                f"{R}/tables/{t}.csv",
-                caption=f"../report/table_{t}.rst",
-                category="3. Tables",
-                labels={"table": t},
-            )
-            for t in PROBE_TABLES
-        },
-        band_png=report(
-            f"{R}/figures/probe_band_reliance.png",
-            caption="../report/fig_probe_band_reliance.rst",
-            category="2. Figures",
-            labels={"figure": "probe_band_reliance"},
-        ),
-        band_pdf=f"{R}/figures/probe_band_reliance.pdf",
-        heat_png=report(
-            f"{R}/figures/probe_heatmap.png",
-            caption="../report/fig_probe_heatmap.rst",
-            category="2. Figures",
-            labels={"figure": "probe_heatmap"},
-        ),
-        heat_pdf=f"{R}/figures/probe_heatmap.pdf",
+        **report_outputs("probes_report"),
     log:
-        f"{R}/logs/probes_report.log",
+        L.log("probes_report"),
     benchmark:
-        f"{R}/benchmarks/probes_report.tsv"
+        L.benchmark("probes_report")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=RES["analysis"]["mem_mb"],
         runtime=RES["analysis"]["runtime"],
     params:
-        results=lambda wildcards, input: str(Path(input.probes[0]).parents[4]),  # R/probes/i/t/seedS/x.npz
         artifacts=ARTIFACTS,
         artifact_seeds={s: artifact_seed_for(config, s) for s in SEEDS},
+        p0_models=P0_MODELS,
         stats=config["stats"],
     script:
         "../scripts/probes_report.py"

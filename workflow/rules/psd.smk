@@ -4,15 +4,15 @@
 
 rule psd_pretrained:
     input:
-        data=f"{R}/data/{{target}}/data.npz",
+        data=L.pattern("data", dataset="{target}"),
         init=init_checkpoint,
     output:
-        psd=f"{R}/psd/pretrained/{{init}}/{{target}}/seed{{seed}}/psd.npz",
-        psd_json=f"{R}/psd/pretrained/{{init}}/{{target}}/seed{{seed}}/psd.json",
+        psd=L.pattern("psd_pretrained"),
+        psd_json=L.pattern("psd_pretrained_json"),
     log:
-        f"{R}/logs/psd/pretrained/{{init}}/{{target}}/seed{{seed}}.log",
+        L.log("psd_pretrained"),
     benchmark:
-        f"{R}/benchmarks/psd/pretrained/{{init}}/{{target}}/seed{{seed}}.tsv"
+        L.benchmark("psd_pretrained")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -31,14 +31,14 @@ rule psd_pretrained:
 rule psd_finetuned:
     input:
         models=finetuned_models,
-        data=f"{R}/data/{{target}}/data.npz",
+        data=L.pattern("data", dataset="{target}"),
     output:
-        psd=finetuned_psd_outputs("npz"),
-        psd_json=finetuned_psd_outputs("json"),
+        psd=finetuned_psd_outputs("psd_finetuned"),
+        psd_json=finetuned_psd_outputs("psd_finetuned_json"),
     log:
-        f"{R}/logs/psd/finetuned/{{init}}/{{target}}/seed{{seed}}.log",
+        L.log("psd_finetuned"),
     benchmark:
-        f"{R}/benchmarks/psd/finetuned/{{init}}/{{target}}/seed{{seed}}.tsv"
+        L.benchmark("psd_finetuned")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

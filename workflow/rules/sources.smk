@@ -3,15 +3,15 @@
 
 rule edit_source:
     input:
-        data=f"{R}/data/{{source}}/data.npz",
+        data=L.pattern("data", dataset="{source}"),
     output:
-        data=f"{R}/sources/{{source}}/{{edit}}/data.npz",
-        spectrum=f"{R}/sources/{{source}}/{{edit}}/spectrum.npz",
-        spectrum_json=f"{R}/sources/{{source}}/{{edit}}/spectrum.json",
+        data=L.pattern("source_data"),
+        spectrum=L.pattern("source_spectrum"),
+        spectrum_json=L.pattern("source_spectrum_json"),
     log:
-        f"{R}/logs/sources/{{source}}/{{edit}}.log",
+        L.log("edit_source"),
     benchmark:
-        f"{R}/benchmarks/sources/{{source}}/{{edit}}.tsv"
+        L.benchmark("edit_source")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

@@ -18,8 +18,11 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
+# First on the path even when an installed copy (e.g. another checkout's editable install) is there too:
+# a job runs the library of the workflow that started it.
+if str(SRC) in sys.path:
+    sys.path.remove(str(SRC))
+sys.path.insert(0, str(SRC))
 
 
 def start(snakemake, name: str) -> logging.Logger:
