@@ -20,6 +20,8 @@ import pytest
 import yaml
 from conftest import REPO, snakemake, write_config
 
+from shortcut_psd import layout
+
 pytestmark = pytest.mark.slow
 
 SMOKE = REPO / "configs" / "smoke.yaml"
@@ -134,7 +136,9 @@ TABLE_COLUMNS = {
         "note",
     ],  # fmt: skip
 }
-FIGURES = [
+#: every registered figure (one registry: shortcut_psd.layout), which must include these
+FIGURES = [o.name for o in layout.outputs(kind="figure")]
+KNOWN_FIGURES = {
     "source_spectra",
     "gradient_psd",
     "before_after",
@@ -148,7 +152,8 @@ FIGURES = [
     "dynamics_heatmap",
     "dynamics_centroid",
     "dynamics_shortcut",
-]
+}
+TABLES = [o.name for o in layout.outputs(kind="table")]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +174,9 @@ def smoke(tmp_path_factory):
 
 def test_every_table_is_well_formed(smoke):
     _, results, _ = smoke
+    assert set(TABLE_COLUMNS) <= set(TABLES) and KNOWN_FIGURES <= set(FIGURES)
+    for name in TABLES:
+        assert len(pd.read_csv(results / "tables" / f"{name}.csv")) > 0, name
     for name, cols in TABLE_COLUMNS.items():
         df = pd.read_csv(results / "tables" / f"{name}.csv")
         assert len(df) > 0, name
