@@ -178,15 +178,17 @@ def third_party_imports(script: Path) -> set[str]:
         tree = ast.parse(path.read_text())
         if names is None and path == script:
             entries = [(e, True) for e in _import_nodes(_walk_imports(tree.body))]
+            referenced: set[str] = set()
         else:  # module level (a name taken there is used only if our caller asked for it: a re-export)
             top_nodes = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+            used_defs = _used_functions(tree, names or set())
             entries = [(e, False) for e in _import_nodes(top_nodes)]
-            entries += [
-                (e, True) for e in _import_nodes(_walk_imports(_used_functions(tree, names or set())))
-            ]
+            entries += [(e, True) for e in _import_nodes(_walk_imports(used_defs))]
+            # names the used definitions take from module-level imports (BUILTINS = {"photos": build_photos})
+            referenced = {n.id for d in used_defs for n in ast.walk(d) if isinstance(n, ast.Name)}
         for (mod, taken, alias), called in entries:
             if taken is not None and not called:
-                taken = taken & (names or set())
+                taken = taken & ((names or set()) | referenced)
             top = mod.split(".")[0]
             if top == "shortcut_psd":
                 parts = mod.split(".")
