@@ -30,7 +30,8 @@ def compare_table(a: Path, b: Path, rtol: float = 1e-12) -> str | None:
         if pd.api.types.is_float_dtype(u) and pd.api.types.is_float_dtype(v):
             same = np.isclose(u, v, rtol=rtol, atol=0.0, equal_nan=True)
         else:
-            same = (u.astype(str) == v.astype(str)).to_numpy()
+            # missing equals missing (pandas' string dtype keeps NaN through astype(str))
+            same = ((u.astype(str) == v.astype(str)) | (u.isna() & v.isna())).to_numpy(dtype=bool)
         if not same.all():
             i = int(np.flatnonzero(~same)[0])
             return (

@@ -19,7 +19,7 @@ def _write(root: Path, name: str, df: pd.DataFrame) -> None:
 
 
 def test_identical_tables_pass_and_any_change_is_named(tmp_path):
-    df = pd.DataFrame({"init": ["a", "b"], "auc": [0.5, np.nan], "n": [1, 2]})
+    df = pd.DataFrame({"init": ["a", "b"], "auc": [0.5, np.nan], "n": [1, 2], "note": [np.nan, "x"]})
     _write(tmp_path / "x", "t.csv", df)
     _write(tmp_path / "y", "t.csv", df)
     assert compare_tables.compare(tmp_path / "x", tmp_path / "y") == ["same    t.csv"]
@@ -28,5 +28,7 @@ def test_identical_tables_pass_and_any_change_is_named(tmp_path):
     assert line.startswith("DIFF") and "'auc', row 0" in line
     _write(tmp_path / "y", "t.csv", df.assign(init=["a", "c"]))
     assert "'init', row 1" in compare_tables.compare(tmp_path / "x", tmp_path / "y")[0]
+    _write(tmp_path / "y", "t.csv", df.assign(note=["y", "x"]))
+    assert "'note', row 0" in compare_tables.compare(tmp_path / "x", tmp_path / "y")[0]
     _write(tmp_path / "y", "u.csv", df)
     assert any(s.startswith("MISSING u.csv") for s in compare_tables.compare(tmp_path / "x", tmp_path / "y"))
