@@ -141,3 +141,17 @@ def test_rows_name_units_and_keep_pooled_as_description():
     assert by["within_artifact"]["resampled"] == "artifacts (5); 1 seed"
     assert np.isnan(by["pooled (description)"]["p_value"])
     assert -1 <= by["within_artifact"]["lo"] <= by["within_artifact"]["hi"] <= 1
+
+
+def test_batched_statistic_equals_one_table_at_a_time():
+    """The bootstrap's vectorised statistic gives what within_statistic gives table by table."""
+    from shortcut_psd.association import STATISTICS, _within_statistic_batch, within_statistic
+
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(50, 4, 5))
+    g = a + rng.normal(size=a.shape)
+    g[3] = 1.0  # a constant table: NaN rhos, as one by one
+    a[5, :, 0] = a[5, :, 1]  # ties
+    for s in STATISTICS:
+        want = np.array([within_statistic(x, y, s)[0] for x, y in zip(a, g, strict=True)])
+        np.testing.assert_allclose(_within_statistic_batch(a, g, s), want, rtol=1e-12, atol=0)

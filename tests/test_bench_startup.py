@@ -45,7 +45,8 @@ def test_fixed_cost_is_wall_minus_work(tmp_path):
 
 
 def test_script_marks_reach_the_log(tmp_path):
-    """_common.start + ready write the timing line at exit, with a set-up time from the process start."""
+    """_common.start + ready + finish write the timing line (set-up time from the process start), flush the
+    log and end the process with status 0; a job that fails before finish exits 1 with its error logged."""
     script = tmp_path / "job.py"
     script.write_text(
         "import sys, types\n"
@@ -54,8 +55,19 @@ def test_script_marks_reach_the_log(tmp_path):
         "sm = types.SimpleNamespace(log=[sys.argv[1]], threads=1, rule='figures', wildcards={}, output=[])\n"
         "log = _common.start(sm, 'job')\n"
         "_common.ready()\n"
+        "log.info('last line of work')\n"
+        "if len(sys.argv) > 2:\n"
+        "    raise ValueError('the job failed')\n"
+        "_common.finish(log)\n"
+        "print('not reached')\n"
     )
     log = tmp_path / "job.log"
-    subprocess.run([sys.executable, str(script), str(log)], check=True, capture_output=True)
-    m = bench_startup.TIMING.search(log.read_text())
-    assert m and 0 < float(m["setup"]) < 60 and 0 <= float(m["work"]) < 60
+    res = subprocess.run([sys.executable, str(script), str(log)], capture_output=True, text=True)
+    assert res.returncode == 0 and "not reached" not in res.stdout
+    text = log.read_text()
+    m = bench_startup.TIMING.search(text)
+    assert "last line of work" in text and m and 0 < float(m["setup"]) < 60 and 0 <= float(m["work"]) < 60
+    res = subprocess.run([sys.executable, str(script), str(log), "fail"], capture_output=True, text=True)
+    assert res.returncode == 1
+    text = log.read_text()
+    assert "ValueError: the job failed" in text and not bench_startup.TIMING.search(text)

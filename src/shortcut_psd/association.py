@@ -88,6 +88,26 @@ def within_statistic(a: Any, g: Any, statistic: str = "within_artifact") -> tupl
     return (float(rhos[ok].mean()) if ok.any() else float("nan")), rhos
 
 
+def _within_statistic_batch(a: np.ndarray, g: np.ndarray, statistic: str) -> np.ndarray:
+    """:func:`within_statistic`'s T for a batch of tables ``(B, inits, artifacts)``, vectorised (the
+    bootstrap's 2,000 replicates one by one took ~20 s of the aggregation job)."""
+    ra = np.stack([_oriented(x, y, statistic)[0] for x, y in zip(a, g, strict=True)])
+    rg = np.stack([_oriented(x, y, statistic)[1] for x, y in zip(a, g, strict=True)])
+    da = sps.rankdata(ra, axis=1)
+    db = sps.rankdata(rg, axis=1)
+    da = da - da.mean(axis=1, keepdims=True)
+    db = db - db.mean(axis=1, keepdims=True)
+    num = (da * db).sum(axis=1)
+    den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhos = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), np.nan)  # (B, blocks)
+    ok = np.isfinite(rhos)
+    total = np.where(ok, rhos, 0.0).sum(axis=1)
+    count = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _null_statistics(
     ra: np.ndarray, rg: np.ndarray, n_max: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
@@ -201,14 +221,15 @@ def association_bootstrap(
         )
     _, m, n_seeds = a3.shape
     rng = np.random.default_rng(seed)
+    draws = [(rng.integers(0, m, size=m), rng.integers(0, n_seeds, size=n_seeds)) for _ in range(n_boot)]
     reps = {s: np.full(n_boot, np.nan) for s in STATISTICS}
-    for b in range(n_boot):
-        cols = rng.integers(0, m, size=m)
-        seeds = rng.integers(0, n_seeds, size=n_seeds)
-        ab = np.nanmean(a3[:, cols][:, :, seeds], axis=2)
-        gb = np.nanmean(g3[:, cols][:, :, seeds], axis=2)
+    chunk = 256  # replicates per batch: the statistic of many replicates at once (same values as one by one)
+    for start in range(0, n_boot, chunk):
+        part = draws[start : start + chunk]
+        ab = np.stack([np.nanmean(a3[:, cols][:, :, seeds], axis=2) for cols, seeds in part])
+        gb = np.stack([np.nanmean(g3[:, cols][:, :, seeds], axis=2) for cols, seeds in part])
         for s in STATISTICS:
-            reps[s][b] = within_statistic(ab, gb, s)[0]
+            reps[s][start : start + len(part)] = _within_statistic_batch(ab, gb, s)
     a_ = (1 - ci) / 2
     out: dict[str, Any] = {"n_boot_valid": {}}
     for s, r in reps.items():

@@ -3,14 +3,14 @@
 Makes the library importable without installing it (per-rule conda environments hold only third-party
 packages), sends logging and warnings to the rule's log file, and sets the thread count.
 
-Timing marks: :func:`ready` marks the end of a job's set-up (interpreter start, imports); at exit the log
-gets one line ``timing: setup_s=<process start to ready> work_s=<ready to exit>``, which
-``benchmarks/bench_startup.py`` reads beside the rule's benchmark file to give the fixed cost per rule.
+Timing marks: :func:`ready` marks the end of a job's set-up (interpreter start, imports); :func:`finish`,
+the last line of every script, logs ``timing: setup_s=<process start to ready> work_s=<ready to finish>``
+(``benchmarks/bench_startup.py`` reads it beside the rule's benchmark file to give the fixed cost per rule)
+and ends the process at once.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import sys
@@ -48,7 +48,6 @@ def start(snakemake, name: str) -> logging.Logger:
         import torch
 
         torch.set_num_threads(threads)
-    atexit.register(_log_timing, log)
     log.info("start: rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), threads)
     log.info("outputs: %s", ", ".join(map(str, snakemake.output)))
     return log
@@ -91,12 +90,21 @@ def process_start_time() -> float | None:
         return None
 
 
-def _log_timing(log: logging.Logger) -> None:
-    if not _READY:
-        return
-    t0 = process_start_time()
-    setup = f"{_READY[0] - t0:.2f}" if t0 is not None else "nan"
-    log.info("timing: setup_s=%s work_s=%.2f", setup, time.time() - _READY[0])
+def finish(log: logging.Logger) -> None:
+    """The job succeeded: log its timing, flush the log and end the process now (exit status 0).
+
+    Every output is written (atomically, files closed) before this is called. Skipping the interpreter's
+    tear-down saves 1.5-3 s per job once torch and timm are loaded (measured: 3.2 s vs 0.1 s under load 3),
+    about a tenth of a default fine-tuning job. A job that fails never gets here: it raises, and exits 1
+    the usual way with the traceback in its log."""
+    if _READY:
+        t0 = process_start_time()
+        setup = f"{_READY[0] - t0:.2f}" if t0 is not None else "nan"
+        log.info("timing: setup_s=%s work_s=%.2f", setup, time.time() - _READY[0])
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class Timer:

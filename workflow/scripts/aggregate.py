@@ -21,3 +21,4 @@ association = study.alignment[2]
 if not association.empty:
     log.info("alignment vs gap (question 3):\n%s", association.to_string(index=False))
 log.info("aggregation took %s", timer)
+_common.finish(log)

@@ -22,3 +22,4 @@ for out in layout.outputs(rule="dynamics"):
         write_csv(sm.output[out.name], out.produce(study))
     else:
         save_figure(out.produce(study), [sm.output[key] for key in out.keys], dpi=150)
+_common.finish(log)

@@ -40,3 +40,4 @@ for artifact, images, out in zip(P.artifacts, sm.input.images, sm.output.metrics
     log.info(
         "%s: AUC clean %.3f, ood %.3f, gap %.3f", artifact, s["clean"]["auc"], s["ood"]["auc"], metrics["gap"]
     )
+_common.finish(log)

@@ -18,3 +18,4 @@ for fig in layout.outputs(rule="figures"):
     plots.save(fig.produce(data), Path(sm.output[f"{fig.name}_png"]).with_suffix(""))
     log.info("wrote %s (png, pdf)", fig.name)
 log.info("figures written to %s", Path(sm.output[0]).parent)
+_common.finish(log)

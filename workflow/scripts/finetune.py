@@ -115,3 +115,4 @@ for p_name, model_path, history_path, metrics_path, dynamics_path in outputs:
         len(history),
         timer,
     )
+_common.finish(log)

@@ -46,3 +46,4 @@ log.info(
     result.scalars,
     timer,
 )
+_common.finish(log)

@@ -52,3 +52,4 @@ log.info(
     meta["best_val_loss"],
     history.iloc[-1].to_dict(),
 )
+_common.finish(log)

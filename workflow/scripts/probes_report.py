@@ -20,3 +20,4 @@ for out in layout.outputs(rule="probes_report"):
     else:
         save_figure(out.produce(study), [sm.output[key] for key in out.keys])
 log.info("%d probe runs -> tables and figures in %s", len(study.runs), timer)
+_common.finish(log)

@@ -89,3 +89,4 @@ write_json(
     },
 )
 log.info("%d models probed in %s", len(labels), timer)
+_common.finish(log)

@@ -33,3 +33,4 @@ for dist in (
 doc = {"config": dict(sm.params.config), "python": platform.python_version(), "packages": versions}
 write_text(sm.output[0], yaml.safe_dump(doc, sort_keys=False))
 log.info("wrote %s", sm.output[0])
+_common.finish(log)

@@ -25,3 +25,4 @@ for out in sm.output.psd:
     result.save(out)
     log.info("%s: centroid %.4f cycles/pixel", label, result.scalars["centroid_cpp"])
 log.info("%d fine-tuned models in %s", len(sm.output.psd), timer)
+_common.finish(log)

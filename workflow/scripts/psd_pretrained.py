@@ -41,3 +41,4 @@ log.info(
 result = study.model_psd(heads, prep, x, y, P.psd, device=P.device, groups=groups, also_windows=WINDOWS)
 result.save(sm.output.psd)
 log.info("scalars %s in %s", result.scalars, timer)
+_common.finish(log)
