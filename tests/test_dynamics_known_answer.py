@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_dynamics import PSD  # the psd options of the learning-order tests
 from torch import nn
 
 from shortcut_psd import dynamics as D
@@ -34,15 +35,6 @@ SIZE, N_FIT, N_HELD, EPOCHS, BATCH = 32, 448, 64, 3, 32
 LABEL_BANDS = {"low": (0.03, 0.08), "mid": (0.14, 0.21), "high": (0.3, 0.45)}
 AMPLITUDE = 0.2  # of the pattern, in units of the noise's standard deviation
 LR = 1e-3  # at 3e-3 the first updates are noisier: same 30 runs pass, smallest margin 0.03
-PSD = {
-    "window": "hann",
-    "spectrum": "power",
-    "channels": "mean",
-    "normalise": "sum",
-    "include_corners": False,
-    "batch_size": 64,
-    "bands_cpp": [0.1, 0.25],
-}
 
 
 def band_sign_data(n: int, seed: int, band: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
