@@ -1,4 +1,4 @@
-"""Models, their input preprocessing, the inits fine-tuning starts from, and checkpoints.
+"""Models and their input preprocessing: the architecture record, timm model creation, the device.
 
 Any timm architecture is created by name (:func:`create_model`, always ``pretrained=False`` unless an
 init asks for hub weights). Every model travels with one :class:`Preprocessing` that maps images in
@@ -6,49 +6,20 @@ init asks for hub weights). Every model travels with one :class:`Preprocessing` 
 spectra depend on that scaling, so the same object is used in training, evaluation and PSD extraction,
 and it is stored inside every checkpoint.
 
-Inits (:func:`build_init`), as dicts (the config names them; nothing is imported by the user):
-
-- ``{"kind": "scratch"}``: random weights, drawn from the caller's torch seed. Preprocessing: the
-  target training data's own mean/std, ``in_chans`` = the data's channels.
-- ``{"kind": "source", "checkpoint": path}``: a model pre-trained in the pipeline. Its weights and its
-  preprocessing are kept; the classification head is replaced by a fresh one for the target classes.
-- ``{"kind": "timm", "name": "resnet50.a1_in1k", "in_chans": 3}``: hub weights through timm (needs
-  network once; cached by Hugging Face). Preprocessing from the weights' ``pretrained_cfg`` mean/std
-  (``mean``/``std`` in the spec override it). With ``"path": "weights.safetensors"`` timm reads that
-  local file instead of the hub (``pretrained_cfg_overlay=dict(file=...)``), so no network is needed.
-- ``{"kind": "file", "path": ..., "arch": ..., "in_chans": 3, "mean": [...], "std": [...],
-  "strict": False}``: a local state dict (for example a PyTorch conversion of RadImageNet ResNet-50),
-  read with ``torch.load(weights_only=True)`` (``.safetensors`` also works). ``mean``/``std`` are
-  required because the right scaling cannot be guessed from the weights; they are in units of images in
-  ``[0, 1]`` (divide 0-255 values by 255). Head keys are always dropped and re-initialised.
-  Key policy: ``num_batches_tracked`` buffers may be missing. With ``strict`` false (the default, as in
-  the config schema) other missing or unexpected keys are reported in ``info`` and as a log warning, but
-  the load fails if less than half of the backbone's tensors were found (wrong architecture, or a key
-  prefix to strip); with ``strict`` true any missing or unexpected backbone key is a
-  :class:`ModelError` listing a few. A shape mismatch always fails.
-
-- ``{"kind": "file", "path": ..., "layout": "radimagenet" | "torchvision"}``: published weights in their
-  own key layout, mapped to timm's, with the preprocessing they were trained with (see
-  :mod:`shortcut_psd.weights`; always strict).
-
 Architecture record: :class:`Arch` (timm name, every kwarg, ``in_chans``, ``num_classes``) is what every
 model is built from (:func:`init_arch` decides which kwargs an init uses); a model built here carries its
 record, and :func:`save_checkpoint` stores that record, so a reload rebuilds exactly the trained model.
 
-Checkpoints (:func:`save_checkpoint` / :func:`load_checkpoint`) hold only tensors and plain Python
-types, so they are always read with ``torch.load(weights_only=True)``: a file that would run code when
-unpickled is refused.
+The inits fine-tuning starts from (:func:`build_init`) are in :mod:`shortcut_psd.inits`, checkpoints
+(:func:`save_checkpoint` / :func:`load_checkpoint`) in :mod:`shortcut_psd.checkpoints`; both are
+re-exported here, so ``from shortcut_psd.models import build_init, load_checkpoint`` keeps working.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import io
 import logging
-import os
-import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,13 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from shortcut_psd.errors import ConfigError, ModelError
-from shortcut_psd.io import atomic_path
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "shortcut-psd-checkpoint"
-CHECKPOINT_VERSION = 1
-INIT_KINDS = ("scratch", "source", "timm", "file")
 
 
 # -- architectures ------------------------------------------------------------------------------------
@@ -370,7 +336,7 @@ class Preprocessing:
             ) from exc
 
 
-# -- checkpoints --------------------------------------------------------------------------------------
+# -- plain values (what a checkpoint may hold) --------------------------------------------------------
 def _plain(obj: Any, where: str = "meta") -> Any:
     """Convert to types that ``torch.load(weights_only=True)`` accepts; fail on anything else."""
     if isinstance(obj, Preprocessing):
@@ -390,88 +356,6 @@ def _plain(obj: Any, where: str = "meta") -> Any:
     raise ModelError(f"checkpoint {where} holds a {type(obj).__name__}; only plain types can be stored")
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: Mapping[str, Any]) -> None:
-    """Write ``state_dict`` + ``meta`` atomically, loadable with ``weights_only=True``.
-
-    ``meta`` should hold ``preprocessing`` (a :class:`Preprocessing` or its dict) and whatever else the
-    caller records (classes, config_hash, init, ...). ``arch``, ``num_classes`` and ``in_chans`` are
-    filled from the model when absent; ``model_kwargs`` (optional) are passed to :func:`create_model`
-    when loading.
-    """
-    meta = dict(meta)
-    record = arch_of(model)
-    if record is not None:  # the options the model was built with, whatever the caller believes
-        for key, value in record.to_meta().items():
-            if key in meta and _plain(meta[key]) != _plain(value):
-                raise ModelError(
-                    f"checkpoint meta says {key} = {meta[key]!r} but the model was built with {value!r}; "
-                    "leave arch, model_kwargs, in_chans and num_classes out of meta (they come from the model)"
-                )
-        meta.update(record.to_meta())
-    meta.setdefault("arch", model_arch(model))
-    meta.setdefault("num_classes", int(getattr(model, "num_classes", 0)))
-    meta.setdefault("in_chans", model_in_chans(model))
-    if "preprocessing" not in meta:
-        raise ModelError("checkpoint meta needs 'preprocessing' (the model's input normalisation)")
-    meta = _plain(meta)
-    Preprocessing.from_dict(meta["preprocessing"])  # validate before writing
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state, "meta": meta}
-    # Serialise in memory, then write with Python: torch's own file writer turns a full disk into an
-    # opaque RuntimeError ("unexpected pos"); a plain write raises OSError(ENOSPC), which atomic_path
-    # reports with the path (and the partial file is removed either way).
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
-
-
-def _safe_load(path: str | os.PathLike, what: str) -> Any:
-    """``torch.load(weights_only=True)`` with errors that name the file and the fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{what} {path} does not exist; check the path (or rerun the rule that writes it)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        # torch's message ends with a generic link; the line that names the refused global is the useful one
-        first = next((ln for ln in lines if "Unsupported global" in ln), lines[-1] if lines else "")
-        first = first.split(" was not an allowed global")[0]
-        raise ModelError(
-            f"refused to load {what} {path}: it holds Python objects that safe loading "
-            f"(torch.load weights_only=True) does not allow, so unpickling it could run code ({first[:200]}). "
-            "If you trust the file, convert it once to a plain state dict: "
-            "torch.save(torch.load(p, weights_only=False).state_dict(), 'weights.pt')"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as exc:
-        raise ModelError(
-            f"{what} {path} is damaged or not a PyTorch file ({type(exc).__name__}: {str(exc)[:200]}); "
-            "delete it and rerun the rule that writes it"
-        ) from exc
-
-
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a model saved by :func:`save_checkpoint`; returns ``(model in eval mode, meta)``."""
-    obj = _safe_load(path, "checkpoint")
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(
-            f"{path} is not a shortcut-psd checkpoint (no '{CHECKPOINT_FORMAT}' record); "
-            "to start from foreign weights use an init of kind 'file'"
-        )
-    meta = obj["meta"]
-    try:
-        model = Arch.from_meta(meta).create()
-        model.load_state_dict(obj["state_dict"], strict=True)
-    except KeyError as exc:
-        raise ModelError(
-            f"checkpoint {path} lacks meta key {exc}; it was not written by save_checkpoint"
-        ) from exc
-    except RuntimeError as exc:
-        raise ModelError(f"checkpoint {path} does not match its own architecture record: {exc}") from exc
-    return model.to(device).eval(), meta
-
-
 # -- heads --------------------------------------------------------------------------------------------
 def with_fresh_head(model: nn.Module, num_classes: int, seed: int) -> nn.Module:
     """A deep copy of ``model`` whose classifier is re-initialised under ``torch.manual_seed(seed)``.
@@ -488,237 +372,20 @@ def with_fresh_head(model: nn.Module, num_classes: int, seed: int) -> nn.Module:
     return new
 
 
-# -- inits --------------------------------------------------------------------------------------------
-def _strip_prefix(state: Mapping[str, Tensor], prefix: str = "module.") -> dict[str, Tensor]:
-    out = {}
-    for k, v in state.items():
-        while k.startswith(prefix):
-            k = k[len(prefix) :]
-        out[k] = v
-    return out
-
-
-def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Tensor]:
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ModelError(
-            f"weights file {path} holds no state dict (expected a dict of tensors, or one under "
-            "'state_dict' or 'model')"
-        )
-    return _strip_prefix(obj)
-
-
-def _few(keys: Sequence[str], n: int = 5) -> str:
-    keys = sorted(keys)
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
-def load_backbone_weights(
-    model: nn.Module,
-    state: Mapping[str, Tensor],
-    *,
-    strict: bool = False,
-    source: str = "weights",
-    foreign: Sequence[str] = (),
-) -> dict[str, list[str]]:
-    """Load ``state`` into ``model`` except its head (dropped); see the module docstring for the policy.
-
-    ``foreign``: keys of the file that its layout does not map (counted as unexpected).
-
-    Returns ``{"missing": [...], "unexpected": [...], "dropped_head": [...]}``.
-    """
-    head = classifier_prefix(model) + "."
-    own = model.state_dict()
-    dropped = [k for k in state if k.startswith(head)]
-    state = {k: v for k, v in state.items() if not k.startswith(head)}
-    body = [k for k in own if not k.startswith(head)]
-    missing = [k for k in body if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in own] + list(foreign)
-    shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in state
-        if k in own and state[k].shape != own[k].shape
-    ]
-    if shapes:
-        raise ModelError(f"{source}: tensor shapes differ from the architecture: {_few(shapes, 3)}")
-    found = sum(1 for k in body if k in state)
-    if strict and (missing or unexpected):
-        raise ModelError(
-            f"{source}: {len(missing)} backbone keys missing ({_few(missing)}) and {len(unexpected)} "
-            f"unexpected ({_few(unexpected)}). Fix the key names (a prefix to strip?) or set strict: false "
-            "to load what matches."
-        )
-    if found < 0.5 * len(body):
-        raise ModelError(
-            f"{source}: only {found} of {len(body)} backbone tensors match; is it the right architecture? "
-            f"missing e.g. {_few(missing, 3)}; unexpected e.g. {_few(unexpected, 3)}"
-        )
-    if missing or unexpected:
-        log.warning(
-            "%s: loaded %d/%d backbone tensors; %d missing (%s), %d unexpected (%s)",
-            source,
-            found,
-            len(body),
-            len(missing),
-            _few(missing, 3),
-            len(unexpected),
-            _few(unexpected, 3),
-        )
-    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
-    return {"missing": missing, "unexpected": unexpected, "dropped_head": dropped}
-
-
-def _timm_weights(record: Arch, *, path: str | None = None) -> nn.Module:
-    name = record.name
-    check_arch(name)
-    options: dict[str, Any] = {}
-    if path is not None:
-        _safe_load(path, "weights file")  # refuse unsafe pickles and name a missing file before timm reads it
-        options["pretrained_cfg_overlay"] = {"file": str(path)}
-    try:
-        return record.create(pretrained=True, **options)
-    except Exception as exc:  # noqa: BLE001 - any hub/network/cache failure means the same thing here
-        if path is not None:
-            raise ModelError(
-                f"timm could not load weights file {path} into '{name}' ({type(exc).__name__}: "
-                f"{str(exc)[:300]}); check that the file belongs to this architecture"
-            ) from exc
-        raise ModelError(
-            f"could not download or find pretrained weights for timm model '{name}' "
-            f"({type(exc).__name__}: {str(exc)[:200]}). Weights come from the Hugging Face hub and need "
-            "network once. Pre-cache them on a machine with network: "
-            f"python -c \"import timm; timm.create_model('{name}', pretrained=True)\" "
-            "(they land in the HF cache, ~/.cache/huggingface or $HF_HOME; copy it over and set "
-            "HF_HUB_OFFLINE=1), or download the weights file and add 'path': <file> to this init "
-            "(timm reads it locally), or use an init {'kind': 'file', 'path': ..., 'arch': ..., "
-            "'mean': ..., 'std': ...}."
-        ) from exc
-
-
-def build_init(
-    spec: Mapping[str, Any],
-    *,
-    arch: str | None,
-    num_classes: int,
-    in_chans_data: int,
-    image_mean_std: tuple[Any, Any] | None = None,
-    device: str | torch.device = "cpu",
-    model_kwargs: Mapping[str, Any] | None = None,
-) -> tuple[nn.Module, Preprocessing, dict[str, Any]]:
-    """Build the model fine-tuning starts from: ``(model on device, Preprocessing, info)``.
-
-    ``spec`` is one of the init dicts in the module docstring. ``arch`` is required for ``scratch`` and
-    is the default for ``file``; ``source`` and ``timm`` inits bring their own (a different ``arch`` is
-    logged). ``image_mean_std`` is the target training data's ``(mean, std)`` (scalars or per channel),
-    needed by ``scratch``. The head always has ``num_classes`` outputs and fresh weights drawn from the
-    caller's torch RNG. ``model_kwargs`` are ``model.kwargs``; which init uses them is decided by
-    :func:`init_arch`, the one rule. ``info`` records kind, arch (and the whole :class:`Arch` record),
-    in_chans, where the weights came from, missing and unexpected keys, and the preprocessing.
-    """
-    if not isinstance(spec, Mapping) or "kind" not in spec:
-        raise ConfigError(f"an init must be a dict with a 'kind' ({', '.join(INIT_KINDS)}); got {spec!r}")
-    kind = spec["kind"]
-    info: dict[str, Any] = {"kind": kind}
-    if kind == "scratch":
-        if not arch:
-            raise ConfigError("init 'scratch' needs an architecture name (arch)")
-        if image_mean_std is None:
-            raise ConfigError("init 'scratch' needs image_mean_std, the target training data's (mean, std)")
-        record = init_arch(
-            spec,
-            model_arch_name=arch,
-            model_kwargs=model_kwargs,
-            in_chans=in_chans_data,
-            num_classes=num_classes,
-        )
-        model = record.create()
-        prep = Preprocessing(in_chans_data, *image_mean_std)
-        info.update(arch=arch)
-    elif kind == "source":
-        if "checkpoint" not in spec:
-            raise ConfigError("init 'source' needs 'checkpoint', the path of a pre-trained model.pt")
-        model, meta = load_checkpoint(spec["checkpoint"])
-        prep = Preprocessing.from_dict(meta["preprocessing"])
-        if arch and arch != meta["arch"]:
-            log.warning(
-                "init source %s is a %s, not %s; using %s",
-                spec["checkpoint"],
-                meta["arch"],
-                arch,
-                meta["arch"],
-            )
-        model.reset_classifier(num_classes)
-        info.update(arch=meta["arch"], checkpoint=str(spec["checkpoint"]), source_meta=meta)
-    elif kind == "timm":
-        if "name" not in spec:
-            raise ConfigError("init 'timm' needs 'name', for example resnet50.a1_in1k")
-        in_chans = int(spec.get("in_chans", 3))
-        path = spec.get("path")
-        record = init_arch(
-            spec, model_arch_name=arch, model_kwargs=model_kwargs, in_chans=in_chans, num_classes=num_classes
-        )
-        model = _timm_weights(record, path=path)
-        cfg = model.pretrained_cfg
-        mean = np.asarray(spec.get("mean", cfg["mean"]), float)
-        std = np.asarray(spec.get("std", cfg["std"]), float)
-        if len(mean) != in_chans:  # timm folds RGB into in_chans conv weights; use the average scaling
-            mean, std = np.full(in_chans, mean.mean()), np.full(in_chans, std.mean())
-        prep = Preprocessing(in_chans, mean, std)
-        info.update(arch=model_arch(model), name=spec["name"], pretrained_tag=cfg.get("tag"))
-        if path is not None:
-            info["path"] = str(path)
-    elif kind == "file":
-        from shortcut_psd import weights as W
-
-        layout = spec.get("layout", "timm")
-        W.check_layout(layout)
-        layout_prep = W.layout_preprocessing(layout) or {}
-        needed = ("path",) if layout_prep else ("path", "mean", "std")
-        missing_keys = [k for k in needed if k not in spec]
-        if missing_keys:
-            raise ConfigError(
-                f"init 'file' needs {missing_keys}: mean/std are the input normalisation the weights were "
-                "trained with, in units of [0, 1] images (or name a layout that brings them: "
-                "layout: torchvision | radimagenet)"
-            )
-        path = Path(spec["path"])
-        if W.is_hdf5(path):
-            raise W.keras_refusal(path)
-        raw = _unwrap_state_dict(_safe_load(path, "weights file"), path)
-        state, foreign = W.to_timm_keys(raw, layout)
-        record = init_arch(
-            spec,
-            model_arch_name=arch,
-            model_kwargs=model_kwargs,
-            in_chans=in_chans_data,
-            num_classes=num_classes,
-            file_arch=W.layout_arch(layout, raw) if layout != "timm" else None,
-        )
-        model = record.create()
-        strict = True if layout != "timm" else bool(spec.get("strict", False))
-        keys = load_backbone_weights(
-            model,
-            state,
-            strict=strict,
-            foreign=foreign,
-            source=f"weights file {path}" + (f" (layout '{layout}')" if layout != "timm" else ""),
-        )
-        prep = Preprocessing(
-            record.in_chans,
-            spec.get("mean", layout_prep.get("mean")),
-            spec.get("std", layout_prep.get("std")),
-            channel_order=layout_prep.get("channel_order", "rgb"),
-        )
-        info.update(arch=record.name, path=str(path), layout=layout, **keys)
-    else:
-        raise ConfigError(f"unknown init kind '{kind}'; use one of {', '.join(INIT_KINDS)}")
-    prep.check_channels(in_chans_data)
-    record = arch_of(model)
-    if record is not None:
-        info["arch_record"] = record.to_fields()
-    info.update(in_chans=prep.in_chans, num_classes=num_classes, preprocessing=prep.to_dict())
-    return model.to(device), prep, info
+# -- re-exports: checkpoints and inits live in their own modules (imported last: they import from here)
+from shortcut_psd.checkpoints import (  # noqa: E402,F401
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    _safe_load,
+    load_checkpoint,
+    save_checkpoint,
+)
+from shortcut_psd.inits import (  # noqa: E402,F401
+    INIT_KINDS,
+    _few,
+    _strip_prefix,
+    _timm_weights,
+    _unwrap_state_dict,
+    build_init,
+    load_backbone_weights,
+)
