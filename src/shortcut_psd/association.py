@@ -91,21 +91,15 @@ def within_statistic(a: Any, g: Any, statistic: str = "within_artifact") -> tupl
 def _within_statistic_batch(a: np.ndarray, g: np.ndarray, statistic: str) -> np.ndarray:
     """:func:`within_statistic`'s T for a batch of tables ``(B, inits, artifacts)``, vectorised (the
     bootstrap's 2,000 replicates one by one took ~20 s of the aggregation job)."""
-    ra = np.stack([_oriented(x, y, statistic)[0] for x, y in zip(a, g, strict=True)])
-    rg = np.stack([_oriented(x, y, statistic)[1] for x, y in zip(a, g, strict=True)])
-    da = sps.rankdata(ra, axis=1)
-    db = sps.rankdata(rg, axis=1)
-    da = da - da.mean(axis=1, keepdims=True)
-    db = db - db.mean(axis=1, keepdims=True)
-    num = (da * db).sum(axis=1)
-    den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhos = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), np.nan)  # (B, blocks)
+    pairs = [_oriented(x, y, statistic) for x, y in zip(a, g, strict=True)]
+    # units on axis 0, as the column helpers take them: (units, B, blocks)
+    ra = np.stack([r for r, _ in pairs], axis=1)
+    rg = np.stack([r for _, r in pairs], axis=1)
+    rhos = _pearson_cols(_ranks_by_column(ra), _ranks_by_column(rg))  # (B, blocks)
     ok = np.isfinite(rhos)
-    total = np.where(ok, rhos, 0.0).sum(axis=1)
     count = ok.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return np.where(count > 0, np.where(ok, rhos, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
 def _null_statistics(
