@@ -91,7 +91,7 @@ def test_a_corrupt_unreadable_or_unwritable_cache_is_ignored(cache, damage, monk
         cache.write_bytes(b"\x00{not json")
     elif damage == "wrong-shape":
         cache.parent.mkdir()
-        cache.write_text(json.dumps({"format": 1, "fits": ["a"], "plans": 3}))
+        cache.write_text(json.dumps({"format": fit_cache.FORMAT, "fits": ["a"]}))
     elif damage == "folder":
         cache.mkdir(parents=True)
     else:  # the cache folder cannot be created: a file is in its way
@@ -103,21 +103,38 @@ def test_a_corrupt_unreadable_or_unwritable_cache_is_ignored(cache, damage, monk
         assert len(_entries(cache)) == 1, "rewritten whole"
 
 
-def test_timm_init_architectures_are_remembered_with_the_passes(cache, monkeypatch):
+def test_timm_init_architectures_are_checked_and_cached_like_the_model(cache, monkeypatch):
     cfg = _cfg()
     cfg["inits"]["hub"] = {"kind": "timm", "name": "test_resnet.r160_in1k", "in_chans": 1}
     check_model_fits(cfg)
-    plans = json.loads(cache.read_text())["plans"]
-    assert list(plans.values()) == [[["test_resnet", 1, "{}"], ["test_resnet.r160_in1k", 1, "{}"]]]
+    assert [e[2:] for e in _entries(cache)] == [
+        ["test_resnet", 1, "{}", 32],
+        ["test_resnet.r160_in1k", 1, "{}", 32],
+    ]
 
-    def must_not_resolve(config):
-        raise AssertionError("resolved again")
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a cached check ran again")
 
-    monkeypatch.setattr(model_fit, "_resolve_checks", must_not_resolve)
-    check_model_fits(cfg)  # warm: neither the inits resolved (models imported) nor a model built
-    cfg["inits"]["hub"]["kwargs"] = {"drop_rate": 0.1}
-    with pytest.raises(AssertionError, match="resolved again"):
+    monkeypatch.setattr(model_fit, "_check_fit", must_not_run)
+    check_model_fits(cfg)  # warm: nothing built
+    cfg["inits"]["hub"]["kwargs"] = {"drop_rate": 0.1}  # another architecture record: checked
+    with pytest.raises(AssertionError, match="cached check ran again"):
         check_model_fits(cfg)
+
+
+def test_working_out_the_architectures_imports_neither_torch_nor_timm():
+    """Which architecture each init builds is decided torch-free (shortcut_psd.model_records), so a
+    code change costs no torch/timm import at planning time when the fits themselves are cached."""
+    code = (
+        "import sys; from shortcut_psd.config import model_fit; "
+        "cfg = {'image': {'channels': 1}, 'model': {'arch': 'resnet18', 'kwargs': {}}, 'inits': {"
+        "'hub': {'kind': 'timm', 'name': 'resnet50.tv_in1k'}, "
+        "'rad': {'kind': 'file', 'path': 'w.pt', 'layout': 'radimagenet'}}}; "
+        "print([c[2][0] for c in model_fit._resolve_checks(cfg)], 'torch' in sys.modules, 'timm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["['resnet18',", "'resnet50.tv_in1k',", "'resnet50']", "False", "False"]
 
 
 SPY = """

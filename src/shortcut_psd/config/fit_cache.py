@@ -11,15 +11,13 @@ Where: ``$SHORTCUT_PSD_CACHE`` if set, else ``$XDG_CACHE_HOME/shortcut-psd``, el
 check to run again. Only successes are stored (a failing check runs, and fails, every time), and a cache
 that cannot be read or written is ignored: it never causes or hides an error.
 
-Which architectures a config's ``timm``/``file`` inits build is worked out by
-:func:`shortcut_psd.models.init_arch` (torch imported); that list is remembered too, keyed by the inits,
-``model``, ``image.channels`` and a hash of this package's source, so a code change works it out again.
+Which architectures a config's inits build needs no cache: :func:`shortcut_psd.model_records.init_arch`
+works it out without importing torch or timm.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_NAME = "model-fits.json"
-FORMAT = 1
+FORMAT = 2  # 1 also held the list of each config's architectures (now worked out torch-free)
 #: entries kept per table (the newest); the rest are dropped when the file is written
 MAX_ENTRIES = 2000
 
@@ -59,36 +57,25 @@ def versions() -> tuple[str, str] | None:
         return None
 
 
-def code_fingerprint() -> str:
-    """Hash of this package's Python source (which architecture an init builds is decided there)."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 class FitCache:
-    """The passed checks of one cache file: ``fits`` (key -> true) and ``plans`` (key -> the idents of a
-    config's model checks). Reading never raises; :meth:`save` merges with the file and never raises."""
+    """The passed checks of one cache file: ``fits`` (key -> true). Reading never raises; :meth:`save`
+    merges with the file and never raises."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else cache_dir() / CACHE_NAME
         self.versions = versions()
-        self.fits, self.plans = self._read()
+        self.fits = self._read()
         self._new_fits: dict[str, bool] = {}
-        self._new_plans: dict[str, list] = {}
 
-    def _read(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _read(self) -> dict[str, Any]:
         try:
             doc = json.loads(self.path.read_text())
-            fits, plans = doc["fits"], doc["plans"]
-            if doc.get("format") != FORMAT or not isinstance(fits, dict) or not isinstance(plans, dict):
-                return {}, {}
-            return fits, plans
+            fits = doc["fits"]
+            if doc.get("format") != FORMAT or not isinstance(fits, dict):
+                return {}
+            return fits
         except Exception:  # noqa: BLE001 - missing, unreadable or corrupt: start empty
-            return {}, {}
+            return {}
 
     def fit_key(self, ident: Ident, size: int) -> str | None:
         if self.versions is None:
@@ -107,32 +94,21 @@ class FitCache:
         if key is not None:
             self.fits[key] = self._new_fits[key] = True
 
-    def plan(self, key: str) -> list[Ident] | None:
-        entry = self.plans.get(key)
-        try:
-            return [(str(n), int(c), str(k)) for n, c, k in entry] if isinstance(entry, list) else None
-        except (TypeError, ValueError):
-            return None
-
-    def add_plan(self, key: str, idents: Iterable[Ident]) -> None:
-        self.plans[key] = self._new_plans[key] = [list(i) for i in idents]
-
     def save(self) -> None:
         """Merge the new entries into the file (re-read, so concurrent runs lose little) and write it
         atomically; any failure is ignored."""
-        if not (self._new_fits or self._new_plans):
+        if not self._new_fits:
             return
         with contextlib.suppress(Exception):
             from shortcut_psd.io import write_text
 
-            fits, plans = self._read()
-            for table, new in ((fits, self._new_fits), (plans, self._new_plans)):
-                for key, value in new.items():  # newest last
-                    table.pop(key, None)
-                    table[key] = value
-            doc = {"format": FORMAT, "fits": _newest(fits), "plans": _newest(plans)}
+            fits = self._read()
+            for key, value in self._new_fits.items():  # newest last
+                fits.pop(key, None)
+                fits[key] = value
+            doc = {"format": FORMAT, "fits": _newest(fits)}
             write_text(self.path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
-            self._new_fits, self._new_plans = {}, {}
+            self._new_fits = {}
 
 
 def _newest(table: dict[str, Any]) -> dict[str, Any]:

@@ -3,18 +3,17 @@
 Checked by building each model exactly as the jobs will and forwarding zeros through it; errors name the
 key to change and, for a size the model cannot take, kwargs that would fix it (tried before suggesting).
 Passed checks are cached (:mod:`shortcut_psd.config.fit_cache`): with every check of a config cached,
-neither torch nor timm is imported.
+neither torch nor timm is imported. Which architectures a config builds is worked out without either
+(:func:`shortcut_psd.model_records.init_arch`), so only an uncached check pays their import time.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from shortcut_psd.config.fit_cache import FitCache, Ident, code_fingerprint, kwargs_json
+from shortcut_psd.config.fit_cache import FitCache, Ident, kwargs_json
 from shortcut_psd.errors import ConfigError
 
 #: one check: (key naming the architecture, key of its kwargs, (name, in_chans, kwargs))
@@ -23,17 +22,6 @@ Check = tuple[str, str, tuple[str, int, Mapping[str, Any]]]
 
 def _arch_inits(config: dict) -> dict[str, dict]:
     return {n: s for n, s in config["inits"].items() if s["kind"] in ("timm", "file")}
-
-
-def _plan_key(config: dict) -> str:
-    """Key of the list of checks a config's timm/file inits give (with the source that decides it)."""
-    doc = {
-        "code": code_fingerprint(),
-        "model": [config["model"]["arch"], config["model"]["kwargs"]],
-        "channels": config["image"]["channels"],
-        "inits": _arch_inits(config),
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _resolve_checks(config: dict) -> list[Check]:
@@ -46,7 +34,7 @@ def _resolve_checks(config: dict) -> list[Check]:
     arch_inits = _arch_inits(config)
     if not arch_inits:
         return checks
-    from shortcut_psd.models import init_arch
+    from shortcut_psd.model_records import init_arch  # torch-free, like weights
     from shortcut_psd.weights import LAYOUTS
 
     for name, spec in arch_inits.items():
@@ -86,19 +74,11 @@ def check_model_fits(config: dict) -> None:
     """
     size = config["image"]["size"]
     cache = FitCache()
-    if _arch_inits(config):
-        plan_key = _plan_key(config)
-        known = cache.plan(plan_key)
-    else:
-        plan_key = None
-        known = [_ident(c) for c in _resolve_checks(config)]  # model.arch only: no import needed
-    if cache.all_passed(known, size):
-        return
     checks = _resolve_checks(config)
+    if cache.all_passed([_ident(c) for c in checks], size):
+        return
     try:
         _run_checks(checks, size, cache)
-        if plan_key is not None:
-            cache.add_plan(plan_key, [_ident(c) for c in checks])
     finally:
         cache.save()
 
@@ -128,7 +108,7 @@ def _run_checks(checks: list[Check], size: int, cache: FitCache) -> None:
 
 def _check_fit(key: str, kw_key: str, name: str, in_chans: int, kw: Mapping[str, Any], size: int) -> None:
     """Build ``name`` with ``kw`` and forward ``in_chans x size x size`` zeros, or raise naming the fix."""
-    from shortcut_psd.models import Arch
+    from shortcut_psd.model_records import Arch
 
     try:
         record = Arch(name, in_chans, 2, kw)
@@ -175,7 +155,7 @@ def _flow(d: Mapping[str, Any]) -> str:
 def _size_fix(record, size: int) -> dict | None:
     """Kwargs (the record's own, plus ``img_size`` and, if needed, a ``patch_size`` dividing ``size``) with
     which the architecture takes ``size`` images; None if none does (or the model takes no such option)."""
-    from shortcut_psd.models import Arch
+    from shortcut_psd.model_records import Arch
 
     kw = dict(record.kwargs)
     # at least 2 x 2 patches: the configured patch size if it allows that, else the largest that does
