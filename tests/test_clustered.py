@@ -46,6 +46,36 @@ def _clustered_study(rng, n_groups, per_group=30, tau=1.0):
     return np.concatenate(ys), np.concatenate(ss), np.array(groups)
 
 
+@pytest.mark.parametrize(
+    ("n", "n_groups", "decimals"),
+    [(300, 6, 3), (300, 6, 0), (40, 3, 1), (500, 40, 2), (12, 2, 0)],
+)
+def test_group_count_auc_is_bit_identical_to_the_image_weight_auc(n, n_groups, decimals):
+    """The per-group-pair form (few groups) gives exactly the per-image form's floats, ties, resamples
+    that empty a class (NaN) and all: the counts are integers, so every sum is exact."""
+    rng = np.random.default_rng(n + n_groups + decimals)
+    y = rng.random(n) < 0.3
+    y[:2] = [True, False]
+    scores = np.round(rng.normal(size=n) + y, decimals)  # rounding makes ties
+    codes = np.sort(rng.integers(0, n_groups, n))
+    codes[:n_groups] = np.arange(n_groups)
+    r = C.cluster_resamples(codes, n_groups, 500, np.random.default_rng(7))
+    w = C.cluster_weights(codes, n_groups, 500, np.random.default_rng(7))
+    assert np.array_equal(r.weights, w), "the same draws"
+    assert r.by_groups()
+    grouped = C.weighted_auc(y, scores, r)
+    assert np.array_equal(grouped, C.weighted_auc(y, scores, w), equal_nan=True)
+    assert np.isfinite(grouped).any()
+
+
+def test_many_groups_fall_back_to_image_weights():
+    codes = np.arange(30)
+    r = C.cluster_resamples(codes, 30, 50, np.random.default_rng(0))
+    assert not r.by_groups() and len(r) == 50 and r.shape == (50, 30)
+    y, s = np.arange(30) % 2 == 0, np.linspace(0, 1, 30)
+    assert np.array_equal(C.weighted_auc(y, s, r), C.weighted_auc(y, s, r.weights), equal_nan=True)
+
+
 def test_cluster_interval_covers_the_population_auc_where_the_image_bootstrap_does_not():
     rng = np.random.default_rng(2)
     y, s, _ = _clustered_study(rng, 20000, per_group=10)

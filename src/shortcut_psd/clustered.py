@@ -11,6 +11,9 @@ Torch-free (the analysis environment imports it). Definitions (docs/DEFINITIONS.
 - **Cluster bootstrap.** Overlapping patches of one slab (or images of one patient) are not independent,
   so a resample draws *groups* with replacement and every image of a drawn group gets weight = the number
   of times its group was drawn (:func:`cluster_weights`). Without groups each image is its own group.
+  With few groups (:class:`Resamples`), the weighted AUC is computed per pair of groups instead: one
+  ``(G, G)`` table of pair counts, then ``c_b' M c_b / (c_b' P)(c_b' N)`` per resample, ``O(B G^2)``
+  instead of ``O(B N)``; the counts are integers, so both forms give the same float to the last bit.
   A resample draws ``n - 1`` of the ``n`` units (groups here, seeds below): the bootstrap variance of a
   mean is then unbiased (with ``n`` draws it is ``(n - 1) / n`` of the usual estimate, which leaves a
   percentile interval too narrow with few units; the coverage tests in ``tests/test_clustered.py`` failed
@@ -35,6 +38,8 @@ import numpy as np
 __all__ = [
     "group_codes",
     "cluster_weights",
+    "Resamples",
+    "cluster_resamples",
     "weighted_auc",
     "auc_interval",
     "seed_group_replicates",
@@ -57,23 +62,93 @@ def group_codes(groups: Any, n: int) -> tuple[np.ndarray, int]:
 
 def cluster_weights(codes: np.ndarray, n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_boot, n)`` image weights of ``n_boot`` cluster-bootstrap resamples (see module docstring)."""
+    return _cluster_counts(n_groups, n_boot, rng)[:, codes]
+
+
+def _cluster_counts(n_groups: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_boot, n_groups)``: how often each group is drawn in each resample (``n_groups - 1`` draws)."""
     n_draws = max(n_groups - 1, 1)
     draws = rng.integers(0, n_groups, size=(int(n_boot), n_draws))
     counts = np.zeros((int(n_boot), n_groups))
     np.add.at(counts, (np.arange(int(n_boot))[:, None], draws), 1.0)
-    return counts[:, codes]
+    return counts
+
+
+class Resamples:
+    """Cluster-bootstrap resamples kept as group counts: ``counts`` ``(B, G)`` (how often each group was
+    drawn) and ``codes`` ``(N,)`` (each image's group). :attr:`weights` gives the ``(B, N)`` image weights
+    of :func:`cluster_weights`; :func:`weighted_auc` uses the counts directly when that is cheaper."""
+
+    def __init__(self, codes: np.ndarray, counts: np.ndarray) -> None:
+        self.codes, self.counts = np.asarray(codes, dtype=np.int64), np.asarray(counts, dtype=np.float64)
+        self._weights: np.ndarray | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        if self._weights is None:
+            self._weights = self.counts[:, self.codes]
+        return self._weights
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.counts.shape[0], self.codes.size)
+
+    def __len__(self) -> int:
+        return self.counts.shape[0]
+
+    def by_groups(self) -> bool:
+        """Whether the per-group-pair form is cheaper (``B G^2`` against ``B N`` operations, roughly)."""
+        g = self.counts.shape[1]
+        return g * g <= 4 * self.codes.size
+
+
+def cluster_resamples(codes: np.ndarray, n_groups: int, n_boot: int, rng: np.random.Generator) -> Resamples:
+    """The resamples of :func:`cluster_weights` (the same draws from ``rng``) as :class:`Resamples`."""
+    return Resamples(codes, _cluster_counts(n_groups, n_boot, rng))
+
+
+def _grouped_auc(y: np.ndarray, s: np.ndarray, r: Resamples) -> np.ndarray:
+    """:func:`weighted_auc` under ``r.weights``, computed from group counts: ``num_b = c_b' M c_b`` with
+    ``M[g, h]`` the positives of group ``g`` times the negatives of group ``h`` below them (ties half).
+    Every term is a multiple of 1/2 far below 2**53, so the sums are exact and equal the per-image form's."""
+    codes, counts = r.codes, r.counts
+    n_groups = counts.shape[1]
+    order = np.argsort(s, kind="stable")
+    s_sorted, y_sorted, g_sorted = s[order], y[order], codes[order]
+    _, start_of_value, n_tied = np.unique(s_sorted, return_index=True, return_counts=True)
+    block = np.repeat(np.arange(len(start_of_value)), n_tied)
+    start, end = start_of_value[block], (start_of_value + n_tied)[block]
+    neg = np.zeros((y.size, n_groups))
+    neg[np.flatnonzero(~y_sorted), g_sorted[~y_sorted]] = 1.0
+    cum = np.concatenate([np.zeros((1, n_groups)), np.cumsum(neg, axis=0)], axis=0)  # (N + 1, G)
+    below = cum[start] + 0.5 * (cum[end] - cum[start])  # per image: negatives of each group below it
+    pos_of_group = np.zeros((n_groups, y.size))
+    pos_of_group[g_sorted[y_sorted], np.flatnonzero(y_sorted)] = 1.0
+    pairs = pos_of_group @ below  # (G, G)
+    num = np.einsum("bg,gh,bh->b", counts, pairs, counts)
+    den = (counts @ np.bincount(codes[y], minlength=n_groups)) * (
+        counts @ np.bincount(codes[~y], minlength=n_groups)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def weighted_auc(y: Any, scores: Any, weights: Any | None = None) -> np.ndarray | float:
     """Weighted ROC-AUC (mid-ranks for ties) of binary ``y`` (bool, True = positive) and ``scores``.
 
-    ``weights`` ``(N,)`` gives a float, ``(B, N)`` one AUC per row, None unit weights. NaN where the
-    weights leave one class empty.
+    ``weights`` ``(N,)`` gives a float, ``(B, N)`` or :class:`Resamples` one AUC per row, None unit
+    weights. NaN where the weights leave one class empty.
     """
     y = np.asarray(y, dtype=bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
         raise ValueError(f"{s.size} scores for {y.size} labels")
+    if isinstance(weights, Resamples):
+        if weights.codes.size != y.size:
+            raise ValueError(f"weights have {weights.codes.size} columns for {y.size} images")
+        if weights.by_groups():
+            return _grouped_auc(y, s, weights)
+        weights = weights.weights
     w = np.ones((1, y.size)) if weights is None else np.asarray(weights, dtype=np.float64)
     single = w.ndim == 1
     w = np.atleast_2d(w)
@@ -122,8 +197,8 @@ def auc_interval(
 ) -> dict[str, Any]:
     """AUC with a cluster-bootstrap percentile interval over ``groups`` (images when None).
 
-    Returns ``{auc, lo, hi, n, n_pos, n_neg, n_groups, n_boot_used, resampled}``; ``weights`` (B, N)
-    replaces the drawn resamples (to pair several AUCs on the same images).
+    Returns ``{auc, lo, hi, n, n_pos, n_neg, n_groups, n_boot_used, resampled}``; ``weights`` (B, N) or
+    :class:`Resamples` replaces the drawn resamples (to pair several AUCs on the same images).
     """
     y = np.asarray(y, dtype=bool).ravel()
     codes, n_groups = group_codes(groups, y.size)
@@ -142,7 +217,7 @@ def auc_interval(
         return out
     out["auc"] = weighted_auc(y, scores)
     if weights is None and n_boot > 0:
-        weights = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
+        weights = cluster_resamples(codes, n_groups, n_boot, np.random.default_rng(seed))
     if weights is not None:
         boot = weighted_auc(y, scores, weights)
         out["lo"], out["hi"] = percentile_interval(boot, ci)

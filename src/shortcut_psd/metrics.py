@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from shortcut_psd.clustered import (
+    Resamples,
     auc_interval,
-    cluster_weights,
+    cluster_resamples,
     group_codes,
     percentile_interval,
     weighted_auc,
@@ -109,7 +110,7 @@ def evaluate_sets(
         raise DataError(f"sets {missing} are not among {list(sets)}")
     results: dict[str, Any] = {}
     scores: dict[str, np.ndarray] = {}
-    weights: dict[int, np.ndarray] = {}
+    weights: dict[int, Resamples] = {}
     for name in names:
         images, labels = sets[name]
         scores[name] = predict_scores(
@@ -119,7 +120,7 @@ def evaluate_sets(
         g = groups if groups is not None and len(groups) == n else None
         if n not in weights and n_boot > 0:
             codes, n_groups = group_codes(g, n)
-            weights[n] = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
+            weights[n] = cluster_resamples(codes, n_groups, n_boot, np.random.default_rng(seed))
         results[name] = auc_interval(
             _binary(labels, positive), scores[name], groups=g, n_boot=0, ci=ci, weights=weights.get(n)
         )

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shortcut_psd.clustered import cluster_weights, group_codes, weighted_auc
+from shortcut_psd.clustered import Resamples, cluster_resamples, group_codes, weighted_auc
 from shortcut_psd.errors import ConfigError, DataError
 from shortcut_psd.probe_geometry import (  # noqa: F401  (re-exported: the probes' public names)
     check_bands,
@@ -189,7 +189,7 @@ def linear_probe(
 
 
 # -- metrics ------------------------------------------------------------------------------------------
-def _metrics(probs: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> tuple[float, float, np.ndarray]:
+def _metrics(probs: np.ndarray, y: np.ndarray, weights: Resamples | None) -> tuple[float, float, np.ndarray]:
     """AUC (binary; NaN otherwise), accuracy, and the AUC under each resample of ``weights`` (B,)."""
     acc = float((probs.argmax(-1) == y).mean())
     if probs.shape[-1] != 2:
@@ -243,7 +243,7 @@ def band_reliance(
     weights = None
     if n_boot > 0:
         codes, n_groups = group_codes(groups, len(y))
-        weights = cluster_weights(codes, n_groups, n_boot, np.random.default_rng(seed))
+        weights = cluster_resamples(codes, n_groups, n_boot, np.random.default_rng(seed))
     auc_c, acc_c, rep_c = _metrics(pc, y, weights)
     res = [_metrics(pf[j], y, weights) for j in range(2 * nb)]
     out = {
