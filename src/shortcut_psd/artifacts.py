@@ -9,7 +9,8 @@ image gets anyway (for ``photon_noise`` the baseline-dose noise; the unchanged i
 (:func:`shortcut_psd.gradients.artifact_psd`) compares directly with a gradient PSD. Images are float32
 ``(N, C, H, W)`` in ``[0, 1]``; outputs are clipped to ``[0, 1]``; results depend only on the inputs, the
 parameters and ``seed``. Frequencies are in cycles/pixel, as in :mod:`shortcut_psd.spectral`; the filters
-are those of :mod:`shortcut_psd.freqgrid`, shared with the edits.
+are those of :mod:`shortcut_psd.freqgrid`, shared with the edits, and the other image operations (the
+sinogram round trip of ``photon_noise``, the glyph mask of ``tag``) those of :mod:`shortcut_psd.artifact_ops`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from shortcut_psd.artifact_ops import GLYPHS, photon_noise_sinogram, tag_mask
 from shortcut_psd.errors import DataError
 from shortcut_psd.freqgrid import (
     CUTOFF,
@@ -45,16 +47,6 @@ ARTIFACTS = Registry("artifact", extras={"clean_is_raw": True})
 CLEAN_IS_RAW = ARTIFACTS.attribute("clean_is_raw")  # kind -> bool (a live view)
 POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 DOMAINS = ("image", "sinogram")
-
-# 5 x 7 pixel glyphs (1 = ink), drawn by the ``tag`` artifact.
-GLYPHS: dict[str, np.ndarray] = {
-    name: np.array([[c == "#" for c in row] for row in rows], dtype=bool)
-    for name, rows in {
-        "R": ["####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"],
-        "L": ["#....", "#....", "#....", "#....", "#....", "#....", "#####"],
-        "square": ["#####", "#####", "#####", "#####", "#####", "#####", "#####"],
-    }.items()
-}
 
 
 def _positive(doc: str) -> Param:
@@ -113,36 +105,7 @@ def photon_noise(
         clean = counts / baseline_dose
         artifacted = kept / (dose_fraction * baseline_dose)
         return clean.astype(np.float32), artifacted.astype(np.float32)
-    return _photon_noise_sinogram(x, rng, baseline_dose, dose_fraction, n_angles, path_attenuation)
-
-
-def _photon_noise_sinogram(x, rng, dose, fraction, n_angles, path_attenuation):
-    from skimage.transform import iradon, radon
-
-    n, c, h, w = x.shape
-    side = max(h, w)
-    top, left = (side - h) // 2, (side - w) // 2
-    theta = np.linspace(0.0, 180.0, int(n_angles or side), endpoint=False)
-    mu = path_attenuation / side
-    clean = np.empty_like(x)
-    artifacted = np.empty_like(x)
-    # skimage's radon/iradon take one 2-D image at a time; at 32-64 px this loop costs about 5-12 ms per
-    # image and channel.
-    for i in range(n):
-        for ch in range(c):
-            square = np.zeros((side, side))
-            square[top : top + h, left : left + w] = x[i, ch]
-            line = radon(square, theta, circle=False, preserve_range=True)
-            expected = dose * np.exp(-mu * line)
-            counts = rng.poisson(expected)
-            kept = rng.binomial(counts, fraction)
-            # A bin with no photon is read as half a photon (the usual guard before the log).
-            noisy_full = -np.log(np.maximum(counts, 0.5) / dose) / mu
-            noisy_low = -np.log(np.maximum(kept, 0.5) / (fraction * dose)) / mu
-            for sino, out in ((noisy_full, clean), (noisy_low, artifacted)):
-                noise = iradon(sino - line, theta, output_size=side, filter_name="ramp", circle=False)
-                out[i, ch] = x[i, ch] + noise[top : top + h, left : left + w]
-    return clean.astype(np.float32), artifacted.astype(np.float32)
+    return photon_noise_sinogram(x, rng, baseline_dose, dose_fraction, n_angles, path_attenuation)
 
 
 @ARTIFACTS.register(
@@ -281,30 +244,6 @@ def band_noise(
     target = amplitude * images.astype(np.float64).std(axis=(1, 2, 3), keepdims=True)
     noise *= target / np.where(noise_std > 0, noise_std, 1.0)
     return images.copy(), (images + noise).astype(np.float32)
-
-
-def tag_mask(
-    height: int, width: int, *, size: int, position: str, margin: int | None, glyph: str
-) -> np.ndarray:
-    """Boolean (H, W) mask of ``glyph`` scaled (nearest neighbour) to ``size`` px high at ``position``,
-    ``margin`` px from the named edges; ``margin=None`` puts it a third of the free space in from them."""
-    base = GLYPHS[glyph]
-    gh, gw = size, max(1, round(size * base.shape[1] / base.shape[0]))
-    rows = np.arange(gh) * base.shape[0] // gh
-    cols = np.arange(gw) * base.shape[1] // gw
-    mark = base[rows][:, cols]
-    my = (height - gh) // 3 if margin is None else margin
-    mx = (width - gw) // 3 if margin is None else margin
-    if gh + 2 * my > height or gw + 2 * mx > width or gh > height or gw > width:
-        raise DataError(
-            f"tag: a {gh}x{gw} px mark with margin {margin} does not fit a {height}x{width} image; "
-            "lower size or margin"
-        )
-    top = {"top": my, "bottom": height - my - gh}.get(position.split("-")[0], (height - gh) // 2)
-    left = {"left": mx, "right": width - mx - gw}.get(position.split("-")[-1], (width - gw) // 2)
-    mask = np.zeros((height, width), dtype=bool)
-    mask[top : top + gh, left : left + gw] = mark
-    return mask
 
 
 @ARTIFACTS.register(

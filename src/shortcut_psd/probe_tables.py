@@ -1,4 +1,4 @@
-"""The probes' tables and figures from the per-job ``probes.npz`` files (torch-free, analysis environment).
+"""The probes' tables and figures of rule ``probes_report`` (torch-free, analysis environment).
 
 Definitions: docs/DEFINITIONS.md, "Probes" (what is measured) and "Statistics" (intervals). Files read
 (:mod:`shortcut_psd.layout`; the readers take a results folder or a job's
@@ -8,16 +8,15 @@ and ``eval_metrics`` (shortcut gap). The tables and figures of rule ``probes_rep
 (:func:`shortcut_psd.layout.table` / :func:`~shortcut_psd.layout.figure`), each a function of
 :class:`ProbeStudy`.
 
-Intervals resample seeds and the groups of probe images together (``clustered.seed_group_replicates``: every
-seed's job drew the same group resamples, because the probe images and the bootstrap seed are shared).
-Rank correlations across bands are descriptions: bands of one model are neither independent nor
-exchangeable, so no p-value is given (``note`` says so).
+What they compute lives in :mod:`shortcut_psd.probe_summary` (the tables: band reliance with seeds x
+groups intervals, relations between the three views, each artifact's own band vs gap) and
+:mod:`shortcut_psd.probe_plots` (the figures); their names are re-exported here, so ``from
+shortcut_psd import probe_tables`` keeps working.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -25,377 +24,23 @@ import numpy as np
 import pandas as pd
 
 from shortcut_psd import layout
-from shortcut_psd.aggregate import read_curve
-from shortcut_psd.clustered import percentile_interval, seed_group_replicates
-from shortcut_psd.errors import DataError
-from shortcut_psd.io import read_json
-from shortcut_psd.layout import Inputs, Layout, figure, table
+from shortcut_psd.layout import Inputs, figure, table
 from shortcut_psd.probe_geometry import clean_label as after_label
 from shortcut_psd.probe_geometry import heatmap_radial
-
-RELATION_NOTE = (
-    "description across bands: the bands of one model are not independent units, so no p-value "
-    '(docs/DEFINITIONS.md, "Probes")'
+from shortcut_psd.probe_plots import plot_band_reliance, plot_heatmaps
+from shortcut_psd.probe_summary import (
+    RELATION_NOTE,
+    VIEWS,
+    artifact_band_table,
+    band_power,
+    band_reliance_table,
+    heat_radial,
+    load_probes,
+    relation_views,
+    relations_table,
+    reliance_summary,
+    spearman,
 )
-
-
-def load_probes(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read probe results {path}: {exc}; rerun its probes job") from exc
-
-
-def _row_of(run: Mapping[str, np.ndarray], label: str) -> int | None:
-    labels = [str(v) for v in run["labels"]]
-    return labels.index(label) if label in labels else None
-
-
-def band_power(curve: Mapping[str, Any], bands: np.ndarray) -> np.ndarray:
-    """Share of a (sum-normalised) radial curve in each band (bin centres in ``[lo, hi)``)."""
-    f = np.asarray(curve["freqs"], dtype=float)
-    p = np.clip(np.nan_to_num(np.asarray(curve["mean"], dtype=float)), 0, None)
-    p = p / p.sum() if p.sum() > 0 else p
-    return np.array([p[(f >= lo) & (f < hi)].sum() for lo, hi in bands])
-
-
-def _band_cols(bands: np.ndarray, j: int) -> dict[str, Any]:
-    hi = bands[j, 1]
-    return {
-        "band": j,
-        "band_lo_cpp": float(bands[j, 0]),
-        "band_hi_cpp": float(hi) if np.isfinite(hi) else None,
-    }
-
-
-def reliance_summary(
-    runs: Sequence[Mapping[str, np.ndarray]], label: str, *, ci: float, seed: int
-) -> dict[str, np.ndarray] | None:
-    """Mean over seeds of one model's band metrics and seeds x groups intervals of its reliance and of its
-    keep-only AUC; None when no run holds ``label``."""
-    rows = [(r, _row_of(r, label)) for r in runs]
-    rows = [(r, i) for r, i in rows if i is not None]
-    if not rows:
-        return None
-    rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {"n_seeds": len(rows), "bands": np.asarray(rows[0][0]["bands"])}
-    for k in ("auc_clean", "acc_clean", "auc_remove", "auc_keep", "acc_remove", "acc_keep"):
-        out[k] = np.mean([r[k][i] for r, i in rows], axis=0)
-    out["reliance"] = out["auc_clean"] - out["auc_remove"]
-    nb = len(out["bands"])
-    lo_r, hi_r, lo_k, hi_k = (np.full(nb, np.nan) for _ in range(4))
-    if rows[0][0]["rep_clean"].shape[-1] > 0:
-        rel = np.stack([r["rep_clean"][i][:, None] - r["rep_remove"][i] for r, i in rows])  # (S, B, nb)
-        keep = np.stack([r["rep_keep"][i] for r, i in rows])
-        for j in range(nb):
-            lo_r[j], hi_r[j] = percentile_interval(seed_group_replicates(rel[:, :, j], rng), ci)
-            lo_k[j], hi_k[j] = percentile_interval(seed_group_replicates(keep[:, :, j], rng), ci)
-    out.update(reliance_lo=np.clip(lo_r, -1, 1), reliance_hi=np.clip(hi_r, -1, 1))
-    out.update(auc_keep_lo=np.clip(lo_k, 0, 1), auc_keep_hi=np.clip(hi_k, 0, 1))
-    out["resampled"] = "seeds x groups" if len(rows) > 1 else "groups (one seed)"
-    return out
-
-
-def band_reliance_table(
-    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]], *, ci: float = 0.95, seed: int = 0
-) -> pd.DataFrame:
-    """One row per (init, target, model, band): mean over seeds and intervals (see module doc)."""
-    recs = []
-    for init, target in sorted({(i, t) for i, t, _ in runs}):
-        these = [runs[k] for k in sorted(runs) if k[:2] == (init, target)]
-        labels = list(dict.fromkeys(str(v) for r in these for v in r["labels"]))
-        for label in labels:
-            s = reliance_summary(these, label, ci=ci, seed=seed)
-            if s is None:
-                continue
-            for j in range(len(s["bands"])):
-                recs.append(
-                    {
-                        "init": init,
-                        "target": target,
-                        "model": label,
-                        **_band_cols(s["bands"], j),
-                        "n_seeds": s["n_seeds"],
-                        "auc_clean": s["auc_clean"],
-                        "auc_remove": s["auc_remove"][j],
-                        "auc_keep": s["auc_keep"][j],
-                        "auc_keep_lo": s["auc_keep_lo"][j],
-                        "auc_keep_hi": s["auc_keep_hi"][j],
-                        "reliance": s["reliance"][j],
-                        "reliance_lo": s["reliance_lo"][j],
-                        "reliance_hi": s["reliance_hi"][j],
-                        "acc_clean": s["acc_clean"],
-                        "acc_remove": s["acc_remove"][j],
-                        "acc_keep": s["acc_keep"][j],
-                        "resampled": s["resampled"],
-                    }
-                )
-    return pd.DataFrame.from_records(recs)
-
-
-def spearman(a: Any, b: Any) -> float:
-    """Spearman's rho (average ranks for ties) over the finite pairs; NaN with fewer than 3 or no spread."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return float("nan")
-    ra = pd.Series(a[ok]).rank().to_numpy()
-    rb = pd.Series(b[ok]).rank().to_numpy()
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def heat_radial(run: Mapping[str, np.ndarray], label: str) -> np.ndarray | None:
-    """Band means of a run's heat map for ``label`` (None when it has none)."""
-    labels = [str(v) for v in run.get("heat_labels", [])]
-    if label not in labels:
-        return None
-    hm = run["heatmap"][labels.index(label)]
-    return heatmap_radial(hm, run["heatmap_full"].shape[-1], run["bands"])
-
-
-VIEWS = (("reliance", "gradient_power"), ("reliance", "heatmap"), ("gradient_power", "heatmap"))
-
-
-def _model_files(label: str) -> tuple[str, dict[str, str]]:
-    """The PSD kind and wildcards of a probe label ("pretrained" or "{artifact}/p{p}")."""
-    if label == "pretrained":
-        return "psd_pretrained", {}
-    artifact, p = label.split("/", 1)
-    return "psd_finetuned", {"artifact": artifact, "p": p.removeprefix("p")}
-
-
-def relation_views(
-    results: str | os.PathLike | Layout | Inputs,
-    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]],
-    *,
-    after: str | None = None,
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Per (init, target, stage): the three views per band, each the mean over seeds. ``after``: the label
-    of the model that stands for the init after fine-tuning (default :func:`after_label` of the labels)."""
-    files = layout.locate(results)
-    out = {}
-    for init, target in sorted({(i, t) for i, t, _ in runs}):
-        keys = [k for k in sorted(runs) if k[:2] == (init, target)]
-        labels = [str(v) for v in runs[keys[0]]["labels"]]
-        stages = [("before", "pretrained")]
-        last = after if after is not None else after_label(labels)
-        if last and last in labels:
-            stages.append(("after", last))
-        for stage, label in stages:
-            rel, power, heat = [], [], []
-            for k in keys:
-                run = runs[k]
-                i = _row_of(run, label)
-                if i is None:
-                    continue
-                bands = np.asarray(run["bands"])
-                rel.append(run["auc_clean"][i] - run["auc_remove"][i])
-                kind, wc = _model_files(label)
-                path = files.find(kind, init=init, target=target, seed=k[2], **wc)
-                power.append(
-                    band_power(read_curve(path), bands) if path is not None else np.full(len(bands), np.nan)
-                )
-                h = heat_radial(run, label)
-                heat.append(h if h is not None else np.full(len(bands), np.nan))
-            out[(init, target, stage)] = {
-                "model": label,
-                "bands": bands,
-                "n_seeds": len(rel),
-                "reliance": np.mean(rel, axis=0),
-                "gradient_power": np.nanmean(power, axis=0)
-                if np.isfinite(power).any()
-                else np.mean(power, axis=0),
-                "heatmap": np.mean(heat, axis=0),
-            }
-    return out
-
-
-def relations_table(views: Mapping[tuple[str, str, str], Mapping[str, Any]]) -> pd.DataFrame:
-    """Spearman's rho across bands between each pair of views, per (init, target, stage)."""
-    recs = []
-    for (init, target, stage), v in sorted(views.items()):
-        for a, b in VIEWS:
-            recs.append(
-                {
-                    "init": init,
-                    "target": target,
-                    "stage": stage,
-                    "model": v["model"],
-                    "view_a": a,
-                    "view_b": b,
-                    "spearman_rho": spearman(v[a], v[b]),
-                    "n_bands": int(np.isfinite(np.asarray(v[a], float) + np.asarray(v[b], float)).sum()),
-                    "n_seeds": v["n_seeds"],
-                    "p": None,
-                    "note": RELATION_NOTE,
-                }
-            )
-    return pd.DataFrame.from_records(recs)
-
-
-def _gap(
-    files: Layout | Inputs, init: str, target: str, artifact: str, p: str, seeds: Sequence[int]
-) -> list[float]:
-    gaps = []
-    for s in seeds:
-        path = files.find("eval_metrics", init=init, target=target, artifact=artifact, p=p, seed=s)
-        if path is not None:
-            g = read_json(path).get("gap")
-            gaps.append(np.nan if g is None else float(g))
-    return gaps
-
-
-def artifact_band_table(
-    results: str | os.PathLike | Layout | Inputs,
-    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]],
-    *,
-    artifacts: Sequence[str],
-    artifact_seeds: Mapping[int, int],
-    p0_models: Mapping[str, str],
-    ci: float = 0.95,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """For each artifact: its own band (the band holding the largest share of its PSD, averaged over the
-    artifact seeds used), and for each model trained with it (p = 0: the model that never saw it, whose
-    artifact folder ``p0_models`` gives: :func:`shortcut_psd.layout.p0_models`) the reliance on that band
-    next to the shortcut gap (means over seeds)."""
-    r = layout.locate(results)
-    recs = []
-    for init, target in sorted({(i, t) for i, t, _ in runs}):
-        keys = [k for k in sorted(runs) if k[:2] == (init, target)]
-        these = [runs[k] for k in keys]
-        seeds = [k[2] for k in keys]
-        bands = np.asarray(these[0]["bands"])
-        labels = list(dict.fromkeys(str(v) for run in these for v in run["labels"]))
-        for a in artifacts:
-            shares = [
-                band_power(
-                    read_curve(r.path("artifact_psd", target=target, artifact=a, aseed=artifact_seeds[s])),
-                    bands,
-                )
-                for s in seeds
-            ]
-            share = np.mean(shares, axis=0)
-            own = int(np.argmax(share))
-            models = [lab for lab in labels if lab.split("/")[0] == a and lab != f"{a}/p0"]
-            p0 = f"{p0_models[a]}/p0" if a in p0_models else None
-            if p0 in labels:
-                models = [p0, *models]
-            for label in models:
-                s = reliance_summary(these, label, ci=ci, seed=seed)
-                p = label.split("/p")[-1]
-                gaps = _gap(r, init, target, a, p, seeds)
-                recs.append(
-                    {
-                        "init": init,
-                        "target": target,
-                        "artifact": a,
-                        "prevalence": float(p),
-                        "model": label,
-                        **_band_cols(bands, own),
-                        "artifact_band_share": float(share[own]),
-                        "reliance": s["reliance"][own],
-                        "reliance_lo": s["reliance_lo"][own],
-                        "reliance_hi": s["reliance_hi"][own],
-                        "gap": float(np.nanmean(gaps)) if gaps else np.nan,
-                        "n_seeds": s["n_seeds"],
-                        "resampled": s["resampled"],
-                    }
-                )
-    return pd.DataFrame.from_records(recs)
-
-
-# -- figures ------------------------------------------------------------------------------------------
-def _band_label(lo: float, hi: float | None) -> str:
-    return f"{lo:.2f}-{hi:.2f}" if hi is not None and np.isfinite(hi) else f">{lo:.2f}"
-
-
-def plot_band_reliance(table: pd.DataFrame, after: str | None = None):
-    """Reliance (AUC drop with the band removed) and keep-only AUC per band: before (linear probe) and
-    after fine-tuning (the model labelled ``after``, default :func:`after_label` of the table's models), one
-    panel per (target, init)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pairs = sorted({(t, i) for t, i in zip(table["target"], table["init"], strict=True)})
-    fig, axes = plt.subplots(2, len(pairs), figsize=(3.2 * len(pairs), 5.6), squeeze=False, sharey="row")
-    for c, (t, i) in enumerate(pairs):
-        sub = table[(table["target"] == t) & (table["init"] == i)]
-        last = after if after is not None else after_label(sorted(set(sub["model"])))
-        for label, stage, colour in (("pretrained", "before", "C0"), (last, "after", "C1")):
-            d = sub[sub["model"] == label].sort_values("band")
-            if d.empty:
-                continue
-            x = d["band"].to_numpy()
-            for row, (y, lo, hi) in enumerate(
-                (("reliance", "reliance_lo", "reliance_hi"), ("auc_keep", "auc_keep_lo", "auc_keep_hi"))
-            ):
-                ax = axes[row, c]
-                ax.plot(x, d[y], marker="o", color=colour, label=f"{stage} ({label})")
-                ax.fill_between(x, d[lo].astype(float), d[hi].astype(float), color=colour, alpha=0.2)
-        names = [
-            _band_label(lo, hi)
-            for lo, hi in sub.drop_duplicates("band")
-            .sort_values("band")[["band_lo_cpp", "band_hi_cpp"]]
-            .to_numpy()
-        ]
-        for row in range(2):
-            ax = axes[row, c]
-            ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
-            ax.axhline(0.0 if row == 0 else 0.5, color="grey", lw=0.8, ls="--")
-        axes[0, c].set_title(f"{i} on {t}", fontsize=9)
-        axes[1, c].set_xlabel("band (cycles/pixel)")
-    axes[0, 0].set_ylabel("reliance (AUC drop, band removed)", fontsize=8)
-    axes[1, 0].set_ylabel("AUC, band kept alone", fontsize=8)
-    axes[0, -1].legend(fontsize=7)
-    fig.suptitle(
-        "Band-masking reliance before and after fine-tuning (mean over seeds, seeds x groups 95% band)"
-    )
-    fig.tight_layout()
-    return fig
-
-
-def plot_heatmaps(runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]], after: str | None = None):
-    """Fourier heat maps (mean over seeds), fftshifted full plane: rows (target, init), columns before /
-    after fine-tuning (the model labelled ``after``, default :func:`after_label` of the labels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pairs = sorted({(t, i) for i, t, _ in runs})
-    fig, axes = plt.subplots(len(pairs), 2, figsize=(6.4, 2.9 * len(pairs)), squeeze=False)
-    for r_, (t, i) in enumerate(pairs):
-        these = [runs[k] for k in sorted(runs) if k[:2] == (i, t)]
-        labels = [str(v) for v in these[0]["labels"]]
-        for c, label in enumerate(("pretrained", after if after is not None else after_label(labels))):
-            ax = axes[r_, c]
-            maps = []
-            for run in these:
-                hl = [str(v) for v in run.get("heat_labels", [])]
-                if label in hl:
-                    maps.append(run["heatmap_full"][hl.index(label)])
-            if not maps:
-                ax.axis("off")
-                continue
-            # a step > 1 leaves a regular lattice of computed frequencies: draw each over its cell
-            m = pd.DataFrame(np.mean(maps, axis=0)).ffill(axis=1).ffill(axis=0).to_numpy()
-            h, w = m.shape
-            ext = (-(w // 2) / w, (w - w // 2) / w, (h - h // 2) / h, -(h // 2) / h)
-            vmax = np.nanmax(np.abs(m)) or 1.0
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=ext)
-            ax.set_title(f"{i} on {t}: {'before' if c == 0 else 'after'}", fontsize=8)
-            ax.set_xlabel("fx (cycles/pixel)", fontsize=7)
-            ax.set_ylabel("fy (cycles/pixel)", fontsize=7)
-            fig.colorbar(im, ax=ax, shrink=0.8, label=str(these[0].get("heat_metric", "auc_drop")))
-    fig.suptitle("Fourier heat maps (Yin et al. 2019), mean over seeds")
-    fig.tight_layout()
-    return fig
 
 
 # -- the tables and figures of rule probes_report (registered: shortcut_psd.layout.outputs) ----------------
@@ -457,3 +102,28 @@ def figure_probe_band_reliance(study: ProbeStudy):
 @figure("probe_heatmap", rule="probes_report", needs=("probes",))
 def figure_probe_heatmap(study: ProbeStudy):
     return plot_heatmaps(study.runs, after=study.after)
+
+
+__all__ = [
+    "RELATION_NOTE",
+    "VIEWS",
+    "ProbeStudy",
+    "after_label",
+    "artifact_band_table",
+    "band_power",
+    "band_reliance_table",
+    "figure_probe_band_reliance",
+    "figure_probe_heatmap",
+    "heat_radial",
+    "heatmap_radial",
+    "load_probes",
+    "plot_band_reliance",
+    "plot_heatmaps",
+    "relation_views",
+    "relations_table",
+    "reliance_summary",
+    "spearman",
+    "table_probe_artifact_band",
+    "table_probe_band_reliance",
+    "table_probe_relations",
+]
