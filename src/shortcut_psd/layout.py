@@ -244,7 +244,7 @@ def after_model(p0: Mapping[str, str]) -> str | None:
 # The report's tables and figures
 # ------------------------------------------------------------------------------------------------
 #: the modules whose @table / @figure functions are the report's tables and figures (in this order)
-REGISTRIES = ("aggregate", "plots", "probe_tables")
+REGISTRIES = ("aggregate", "aggregate_dynamics", "plots", "probe_tables")
 KINDS = ("table", "figure")
 _PREFIX = {"table": "table", "figure": "fig"}
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

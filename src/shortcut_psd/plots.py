@@ -1,4 +1,4 @@
-"""Seaborn figures for the report.
+"""Seaborn figures for the report: the figures of rule ``figures``, and every ``plot_*`` function.
 
 Every ``plot_*`` function takes a long (tidy) pandas frame with the columns named in its docstring,
 returns a :class:`matplotlib.figure.Figure` and never shows it; :func:`save` writes ``{stem}.png`` and
@@ -10,38 +10,60 @@ matplotlib settings are left alone); power axes are log-scaled; the frequency ax
 (cycles/pixel)"; each init keeps the same colour in every figure (colours follow the sorted init names);
 every figure has a title.
 
-The report's figures (rules ``figures`` and ``dynamics``) are registered at the end of this module: each is
-one function, decorated with :func:`shortcut_psd.layout.figure` (name, rule, the inputs it reads; caption
+The report's figures of rule ``figures`` are registered here: each is one function, decorated with
+:func:`shortcut_psd.layout.figure` (name, rule, the inputs it reads; caption
 ``workflow/report/fig_{name}.rst``), that draws it from the rule's study object (:class:`FigureData`).
 Adding a figure is adding such a function, its caption and its test: the rule's outputs, its inputs and the
-report follow from the registry.
+report follow from the registry. The figures of rule ``dynamics`` are registered in
+:mod:`shortcut_psd.aggregate_dynamics` (re-exported here).
+
+The drawing lives in one module per topic; this module re-exports their names, so ``from shortcut_psd
+import plots`` keeps working:
+
+- :mod:`shortcut_psd.plots_style`: shared style, colours, legends, column checks and :func:`save`;
+- :mod:`shortcut_psd.plots_psd`: spectra (``plot_spectra``, ``plot_gradient_psd``, ``plot_before_after``);
+- :mod:`shortcut_psd.plots_shortcut`: shortcut results (``plot_auc_vs_prevalence``,
+  ``plot_alignment_vs_gap``);
+- :mod:`shortcut_psd.plots_images`: grids (``plot_examples``, ``plot_heatmap``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: never open a window, also on machines without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-from shortcut_psd import layout  # noqa: E402
-from shortcut_psd.aggregate import read_curve  # noqa: E402
-from shortcut_psd.clustered import seed_group_curves  # noqa: E402
-from shortcut_psd.io import save_figure  # noqa: E402
-from shortcut_psd.layout import Inputs, figure  # noqa: E402
-from shortcut_psd.stats import ColumnError  # noqa: E402
+from shortcut_psd import layout
+from shortcut_psd.aggregate_dynamics import figure_dynamics_centroid as figure_dynamics_centroid
+from shortcut_psd.aggregate_dynamics import figure_dynamics_heatmap as figure_dynamics_heatmap
+from shortcut_psd.aggregate_dynamics import figure_dynamics_shortcut as figure_dynamics_shortcut
+from shortcut_psd.clustered import seed_group_curves
+from shortcut_psd.layout import Inputs, figure
+from shortcut_psd.plots_images import _as_stack as _as_stack
+from shortcut_psd.plots_images import plot_examples, plot_heatmap
+from shortcut_psd.plots_psd import STAGES as STAGES
+from shortcut_psd.plots_psd import plot_before_after, plot_gradient_psd, plot_spectra
+from shortcut_psd.plots_shortcut import _MARKERS as _MARKERS
+from shortcut_psd.plots_shortcut import _TEST_STYLE as _TEST_STYLE
+from shortcut_psd.plots_shortcut import TEST_SETS, plot_alignment_vs_gap, plot_auc_vs_prevalence
+from shortcut_psd.plots_style import _BAND_ALPHA as _BAND_ALPHA
+from shortcut_psd.plots_style import FREQ_LABEL, save
+from shortcut_psd.plots_style import _colours as _colours
+from shortcut_psd.plots_style import _curve as _curve
+from shortcut_psd.plots_style import _freq_axis as _freq_axis
+from shortcut_psd.plots_style import _has_band as _has_band
+from shortcut_psd.plots_style import _legend_outside as _legend_outside
+from shortcut_psd.plots_style import _nonempty as _nonempty
+from shortcut_psd.plots_style import _require as _require
+from shortcut_psd.plots_style import _styled as _styled
+from shortcut_psd.plots_style import _two_legends_outside as _two_legends_outside
+from shortcut_psd.plots_style import _unique as _unique
+from shortcut_psd.stats import ColumnError
+from shortcut_psd.tables_psd import read_curve
 
 __all__ = [
     "ColumnError",
@@ -55,453 +77,6 @@ __all__ = [
     "plot_examples",
     "plot_heatmap",
 ]
-
-FREQ_LABEL = "spatial frequency (cycles/pixel)"
-STAGES = ("pre-trained", "fine-tuned")
-TEST_SETS = ("clean", "iid", "ood")
-_TEST_STYLE = {"clean": "-", "iid": "--", "ood": "-."}
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-_BAND_ALPHA = 0.2
-
-
-def _styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Run ``fn`` under seaborn's whitegrid style / colorblind palette without touching global rcParams."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=1.0)}
-        rc["axes.prop_cycle"] = matplotlib.cycler(color=sns.color_palette("colorblind"))
-        rc["legend.frameon"] = False
-        with plt.rc_context(rc):
-            fig = fn(*args, **kwargs)
-        return fig
-
-    return wrapper
-
-
-def _colours(levels: Sequence[Any], offset: int = 0) -> dict[Any, Any]:
-    """A fixed colour per level (sorted), from the colorblind palette."""
-    levels = sorted(pd.unique(pd.Series(list(levels))), key=str)
-    pal = sns.color_palette("colorblind", max(10, len(levels) + offset))
-    return {lev: pal[(i + offset) % len(pal)] for i, lev in enumerate(levels)}
-
-
-def _require(df: pd.DataFrame, cols: Sequence[str], what: str = "plot") -> None:
-    """Raise :class:`ColumnError` (a ``ValueError``) naming every column of ``cols`` that ``df`` lacks."""
-    if not isinstance(df, pd.DataFrame):
-        raise ColumnError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ColumnError(f"{what}: missing column(s) {missing}; the frame has {list(df.columns)}")
-
-
-def _unique(df: pd.DataFrame, keys: list[str], what: str) -> None:
-    """One row per ``keys``: several would be drawn as one zig-zag line, so ask for aggregated input."""
-    dup = df.duplicated(keys, keep=False)
-    if dup.any():
-        example = df.loc[dup, keys].iloc[0].to_dict()
-        raise ValueError(
-            f"{what}: {int(dup.sum())} rows share the same ({', '.join(keys)}), e.g. {example}; "
-            "pass one row per point (aggregate seeds first, e.g. with stats.summarise)"
-        )
-
-
-def _nonempty(df: pd.DataFrame, what: str) -> None:
-    if len(df) == 0:
-        raise ValueError(f"{what}: the frame is empty; nothing to plot")
-
-
-def _has_band(df: pd.DataFrame) -> bool:
-    return "lo" in df.columns and "hi" in df.columns
-
-
-def _freq_axis(ax: plt.Axes) -> None:
-    ax.set_xlabel(FREQ_LABEL)
-    ax.set_xlim(left=0)
-
-
-def _legend_outside(ax_or_fig: Any, handles=None, labels=None, title=None, **kw: Any):
-    kwargs = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "title": title}
-    kwargs.update(kw)
-    if handles is None:
-        return ax_or_fig.legend(**kwargs)
-    return ax_or_fig.legend(handles, labels, **kwargs)
-
-
-def _two_legends_outside(ax, first: tuple, second: tuple) -> None:
-    """Two legends right of the axes: ``first`` (handles, labels, title) at the top, ``second`` at the bottom."""
-    h1, l1, t1 = first
-    h2, l2, t2 = second
-    ax.add_artist(_legend_outside(ax, h1, l1, title=t1))
-    _legend_outside(ax, h2, l2, title=t2, loc="lower left", bbox_to_anchor=(1.01, 0.0))
-
-
-def _curve(ax, g: pd.DataFrame, colour, label: str, *, band: bool, ls: str = "-", scale: float = 1.0):
-    g = g.sort_values("freq")
-    ax.plot(g["freq"], g["power"] / scale, color=colour, ls=ls, lw=1.8, label=label)
-    if band:
-        ax.fill_between(g["freq"], g["lo"] / scale, g["hi"] / scale, color=colour, alpha=_BAND_ALPHA, lw=0)
-
-
-def save(fig: Figure, stem: str | os.PathLike) -> list[Path]:
-    """Write ``{stem}.png`` (150 dpi) and ``{stem}.pdf`` atomically, close ``fig``; return both paths."""
-    paths = [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
-    try:
-        save_figure(fig, paths, dpi=150)
-    finally:
-        plt.close(fig)
-    return paths
-
-
-# --------------------------------------------------------------------------------------------------
-# Spectra
-# --------------------------------------------------------------------------------------------------
-
-
-@_styled
-def plot_spectra(df: pd.DataFrame, title: str = "Radial power spectra of the data") -> Figure:
-    """Radial spectra of image sets (e.g. photos vs clinical vs edited sources).
-
-    ``df`` columns: ``label, freq, power`` and optionally ``lo, hi`` (drawn as a band). One line per label.
-    """
-    _require(df, ["label", "freq", "power"], "plot_spectra")
-    _nonempty(df, "plot_spectra")
-    _unique(df, ["label", "freq"], "plot_spectra")
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colours = _colours(df["label"])
-    for label, g in df.groupby("label", sort=True):
-        _curve(ax, g, colours[label], str(label), band=_has_band(df))
-    ax.set_yscale("log")
-    _freq_axis(ax)
-    ax.set_ylabel("power (log scale)")
-    ax.set_title(title)
-    _legend_outside(ax, title="image set")
-    return fig
-
-
-@_styled
-def plot_gradient_psd(
-    grad_df: pd.DataFrame,
-    art_df: pd.DataFrame | None = None,
-    title: str = "Gradient PSD (learning priority) per init",
-) -> Figure:
-    """Gradient PSD per init (mean curve with CI band), with artifact PSDs overlaid.
-
-    ``grad_df`` columns: ``init, freq, power, lo, hi``. ``art_df`` (optional) columns:
-    ``artifact, freq, power``, drawn as dashed lines. Every curve is divided by the sum of its ``power``
-    (band scaled alike) so gradient and artifact spectra sum to 1 and share one log axis.
-    """
-    _require(grad_df, ["init", "freq", "power", "lo", "hi"], "plot_gradient_psd (grad_df)")
-    _nonempty(grad_df, "plot_gradient_psd")
-    _unique(grad_df, ["init", "freq"], "plot_gradient_psd (grad_df)")
-    if art_df is not None:
-        _require(art_df, ["artifact", "freq", "power"], "plot_gradient_psd (art_df)")
-        _unique(art_df, ["artifact", "freq"], "plot_gradient_psd (art_df)")
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colours = _colours(grad_df["init"])
-    for init, g in grad_df.groupby("init", sort=True):
-        _curve(ax, g, colours[init], f"{init}", band=True, scale=float(g["power"].sum()))
-    handles, labels = ax.get_legend_handles_labels()
-    if art_df is not None and len(art_df):
-        art_colours = _colours(art_df["artifact"], offset=len(colours))
-        dashes = ["--", ":", "-.", (0, (5, 1, 1, 1))]
-        for k, (art, g) in enumerate(art_df.groupby("artifact", sort=True)):
-            _curve(
-                ax,
-                g,
-                art_colours[art],
-                f"{art}",
-                band=False,
-                ls=dashes[k % len(dashes)],
-                scale=float(g["power"].sum()),
-            )
-        all_h, all_l = ax.get_legend_handles_labels()
-        art_h, art_l = all_h[len(handles) :], all_l[len(labels) :]
-        _two_legends_outside(
-            ax, (handles, labels, "init (gradient)"), (art_h, art_l, "artifact PSD (dashed)")
-        )
-    else:
-        _legend_outside(ax, title="init")
-    ax.set_yscale("log")
-    _freq_axis(ax)
-    ax.set_ylabel("normalised power (sum = 1, log)")
-    ax.set_title(title)
-    return fig
-
-
-@_styled
-def plot_before_after(df: pd.DataFrame, title: str = "Gradient PSD before and after fine-tuning") -> Figure:
-    """One panel per init: the pre-trained and the fine-tuned gradient PSD, each with a CI band.
-
-    ``df`` columns: ``init, stage, freq, power, lo, hi`` with ``stage`` in {"pre-trained", "fine-tuned"}.
-    """
-    _require(df, ["init", "stage", "freq", "power", "lo", "hi"], "plot_before_after")
-    _nonempty(df, "plot_before_after")
-    _unique(df, ["init", "stage", "freq"], "plot_before_after")
-    bad = sorted(set(df["stage"].astype(str)) - set(STAGES))
-    if bad:
-        raise ValueError(f"plot_before_after: unknown stage value(s) {bad}; use {list(STAGES)}")
-    inits = sorted(df["init"].unique(), key=str)
-    ncol = min(len(inits), 3)
-    nrow = -(-len(inits) // ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol + 1.8, 3.6 * nrow), sharex=True, sharey=True, squeeze=False
-    )
-    stage_colour = dict(zip(STAGES, sns.color_palette("colorblind", 2), strict=True))
-    for ax, init in zip(axes.flat, inits, strict=False):
-        sub = df[df["init"] == init]
-        for stage in STAGES:
-            g = sub[sub["stage"] == stage]
-            if len(g):
-                _curve(ax, g, stage_colour[stage], stage, band=True, ls="-" if stage == STAGES[0] else "--")
-        ax.set_yscale("log")
-        ax.set_title(str(init))
-        _freq_axis(ax)
-        ax.set_ylabel("power (log)")
-    for ax in axes.flat[len(inits) :]:
-        ax.set_visible(False)
-    for ax in axes[:-1].flat:
-        ax.set_xlabel("")
-    for ax in axes[:, 1:].flat:
-        ax.set_ylabel("")
-    handles = [
-        Line2D([], [], color=stage_colour[s], ls="-" if s == STAGES[0] else "--", lw=1.8) for s in STAGES
-    ]
-    fig.legend(handles, list(STAGES), loc="upper left", bbox_to_anchor=(1.0, 0.93), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------
-# Shortcut results
-# --------------------------------------------------------------------------------------------------
-
-
-@_styled
-def plot_auc_vs_prevalence(
-    df: pd.DataFrame, title: str = "ROC-AUC vs artifact prevalence in the positives"
-) -> Figure:
-    """One panel per artifact: AUC (mean and CI band over seeds) against prevalence p.
-
-    ``df`` columns: ``init, artifact, prevalence, test_set, auc_mean, auc_lo, auc_hi`` with ``test_set``
-    in {"clean", "iid", "ood"}. Colour = init, line style = test set; a dotted line marks chance (0.5).
-    """
-    cols = ["init", "artifact", "prevalence", "test_set", "auc_mean", "auc_lo", "auc_hi"]
-    _require(df, cols, "plot_auc_vs_prevalence")
-    _nonempty(df, "plot_auc_vs_prevalence")
-    _unique(df, ["init", "artifact", "test_set", "prevalence"], "plot_auc_vs_prevalence")
-    bad = sorted(set(df["test_set"].astype(str)) - set(TEST_SETS))
-    if bad:
-        raise ValueError(f"plot_auc_vs_prevalence: unknown test_set value(s) {bad}; use {list(TEST_SETS)}")
-    arts = sorted(df["artifact"].unique(), key=str)
-    ncol = min(len(arts), 3)
-    nrow = -(-len(arts) // ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol + 2.2, 3.6 * nrow), sharex=True, sharey=True, squeeze=False
-    )
-    colours = _colours(df["init"])
-    for ax, art in zip(axes.flat, arts, strict=False):
-        sub = df[df["artifact"] == art]
-        for (init, ts), g in sub.groupby(["init", "test_set"], sort=True):
-            g = g.sort_values("prevalence")
-            c = colours[init]
-            ax.plot(g["prevalence"], g["auc_mean"], color=c, ls=_TEST_STYLE[ts], marker="o", ms=4, lw=1.6)
-            ax.fill_between(g["prevalence"], g["auc_lo"], g["auc_hi"], color=c, alpha=0.12, lw=0)
-        ax.axhline(0.5, color="0.3", ls=":", lw=1.2)
-        ax.set_title(str(art))
-        ax.set_xlabel("prevalence p (positives with artifact)")
-        ax.set_ylabel("ROC-AUC")
-        ax.set_ylim(-0.02, 1.02)
-    for ax in axes.flat[len(arts) :]:
-        ax.set_visible(False)
-    for ax in axes[:-1].flat:
-        ax.set_xlabel("")
-    for ax in axes[:, 1:].flat:
-        ax.set_ylabel("")
-    init_h = [Line2D([], [], color=colours[i], lw=2) for i in colours]
-    ts_present = [t for t in TEST_SETS if t in set(df["test_set"])]
-    ts_h = [Line2D([], [], color="0.2", ls=_TEST_STYLE[t], lw=1.6) for t in ts_present]
-    chance = [Line2D([], [], color="0.3", ls=":", lw=1.2)]
-    fig.legend(
-        init_h + ts_h + chance,
-        [str(i) for i in colours] + ts_present + ["chance (0.5)"],
-        loc="upper left",
-        bbox_to_anchor=(1.0, 0.93),
-        frameon=False,
-        title="init  /  test set",
-    )
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-@_styled
-def plot_alignment_vs_gap(
-    df: pd.DataFrame,
-    stat: str | None = None,
-    *,
-    title: str = "Alignment of gradient PSD with artifact PSD vs shortcut gap",
-    xlabel: str = "alignment (gradient PSD vs artifact PSD)",
-) -> Figure:
-    """Scatter of alignment against shortcut gap per (init, artifact), gap CI as error bars.
-
-    ``df`` columns: ``init, artifact, alignment, gap_mean, gap_lo, gap_hi``. Colour = init, marker =
-    artifact; a thin grey line joins the inits of one artifact (in order of alignment), because question 3
-    is read within an artifact. ``stat`` (for example the within-artifact statistic with its interval and
-    p-value) is written under the title.
-    """
-    _require(df, ["init", "artifact", "alignment", "gap_mean", "gap_lo", "gap_hi"], "plot_alignment_vs_gap")
-    _nonempty(df, "plot_alignment_vs_gap")
-    _unique(df, ["init", "artifact"], "plot_alignment_vs_gap")
-    fig, ax = plt.subplots(figsize=(7.0, 4.8))
-    colours = _colours(df["init"])
-    arts = sorted(df["artifact"].unique(), key=str)
-    markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(arts)}
-    for a in arts:
-        line = df[df["artifact"] == a].sort_values("alignment")
-        ax.plot(line["alignment"], line["gap_mean"], color="0.75", lw=0.8, zorder=0)
-    for _, r in df.iterrows():
-        yerr = np.array([[r["gap_mean"] - r["gap_lo"]], [r["gap_hi"] - r["gap_mean"]]])
-        yerr = np.nan_to_num(yerr, nan=0.0).clip(min=0)
-        ax.errorbar(
-            r["alignment"],
-            r["gap_mean"],
-            yerr=yerr,
-            color=colours[r["init"]],
-            marker=markers[r["artifact"]],
-            ms=8,
-            ls="none",
-            capsize=3,
-            lw=1.2,
-        )
-    ax.axhline(0.0, color="0.3", ls=":", lw=1.0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("shortcut gap\nAUC(clean) − AUC(ood)")
-    ax.set_title(f"{title}\n{stat}" if stat else title, fontsize=10)
-    init_h = [Line2D([], [], color=colours[i], marker="o", ls="none", ms=8) for i in colours]
-    art_h = [Line2D([], [], color="0.3", marker=markers[a], ls="none", ms=8) for a in arts]
-    _two_legends_outside(
-        ax, (init_h, [str(i) for i in colours], "init"), (art_h, [str(a) for a in arts], "artifact")
-    )
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------
-# Images and tables
-# --------------------------------------------------------------------------------------------------
-
-
-def _as_stack(name: str, arr: Any) -> np.ndarray:
-    a = np.asarray(arr, dtype=float)
-    if a.ndim == 4 and a.shape[1] == 1:
-        a = a[:, 0]
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(
-            f"plot_examples: images[{name!r}] has shape {a.shape}; expected (n, H, W) or (n, 1, H, W)"
-        )
-    return a
-
-
-@_styled
-def plot_examples(
-    images: dict[str, np.ndarray],
-    title: str,
-    *,
-    difference: tuple[str, str] | None = None,
-    max_cols: int = 8,
-) -> Figure:
-    """Grid of example images: one row per condition (dict key, in order), one column per example.
-
-    ``images`` maps a condition name to an array ``(n, H, W)`` (or ``(n, 1, H, W)``) with values in
-    [0, 1], drawn in grey with vmin 0, vmax 1. ``difference=(a, b)`` adds a last row ``b − a`` (same
-    shapes needed) in a diverging map centred on 0, scaled to its largest absolute value.
-    """
-    if not images:
-        raise ValueError("plot_examples: `images` is empty; pass {condition name: (n, H, W) array}")
-    stacks = {str(k): _as_stack(str(k), v) for k, v in images.items()}
-    rows: list[tuple[str, np.ndarray, dict[str, Any]]] = [
-        (k, v, {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}) for k, v in stacks.items()
-    ]
-    if difference is not None:
-        a, b = (str(d) for d in difference)
-        for k in (a, b):
-            if k not in stacks:
-                raise ValueError(f"plot_examples: difference names {k!r}, not one of {list(stacks)}")
-        n = min(len(stacks[a]), len(stacks[b]))
-        if stacks[a].shape[1:] != stacks[b].shape[1:]:
-            raise ValueError(
-                f"plot_examples: cannot subtract {a!r} {stacks[a].shape} from {b!r} {stacks[b].shape}"
-            )
-        diff = stacks[b][:n] - stacks[a][:n]
-        m = float(np.nanmax(np.abs(diff))) or 1.0
-        rows.append((f"{b} − {a}\n(±{m:.2g})", diff, {"cmap": "RdBu_r", "vmin": -m, "vmax": m}))
-    ncol = max(1, min(max_cols, max(len(v) for _, v, _ in rows)))
-    nrow = len(rows)
-    size = 1.6
-    fig, axes = plt.subplots(nrow, ncol, figsize=(size * ncol + 1.4, size * nrow + 0.6), squeeze=False)
-    for r, (name, stack, kw) in enumerate(rows):
-        for c in range(ncol):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if c < len(stack):
-                ax.imshow(stack[c], interpolation="nearest", **kw)
-            if c == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize="small")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-@_styled
-def plot_heatmap(
-    df: pd.DataFrame,
-    index: str,
-    columns: str,
-    values: str,
-    title: str,
-    *,
-    fmt: str = ".2f",
-    cmap: str | None = None,
-    cbar_label: str | None = None,
-) -> Figure:
-    """Annotated heat map of ``values`` with rows ``index`` and columns ``columns`` (e.g. gap, init × artifact).
-
-    ``df`` is long with at most one row per (index, columns) cell; aggregate first (e.g. with
-    :func:`shortcut_psd.stats.summarise`). Values of both signs get a diverging map centred on 0.
-    """
-    _require(df, [index, columns, values], "plot_heatmap")
-    _nonempty(df, "plot_heatmap")
-    if df.duplicated([index, columns]).any():
-        raise ValueError(
-            f"plot_heatmap: several rows per ({index}, {columns}) cell; aggregate first "
-            "(for example stats.summarise over seeds) and pass one value per cell"
-        )
-    table = df.pivot(index=index, columns=columns, values=values).astype(float)
-    vals = table.to_numpy()
-    vals = vals[np.isfinite(vals)]
-    signed = bool(vals.size) and vals.min() < 0 < vals.max()
-    kw: dict[str, Any] = {"cmap": cmap or ("vlag" if signed else "viridis")}
-    if signed:
-        kw["center"] = 0.0
-    w = 1.0 * table.shape[1] + 3.0
-    h = 0.6 * table.shape[0] + 2.0
-    fig, ax = plt.subplots(figsize=(max(w, 5.0), max(h, 3.0)))
-    sns.heatmap(
-        table, annot=True, fmt=fmt, linewidths=0.5, ax=ax, cbar_kws={"label": cbar_label or values}, **kw
-    )
-    ax.set_title(title)
-    ax.set_xlabel(columns)
-    ax.set_ylabel(index)
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
-    ax.tick_params(axis="y", rotation=0)
-    return fig
 
 
 # --------------------------------------------------------------------------------------------------
@@ -706,25 +281,3 @@ def figure_examples_artifacts(data: FigureData) -> Figure:
             rows[f"{a}"] = arte
             rows[f"{a}: difference (x4, grey = 0)"] = np.clip(0.5 + 4 * (arte - clean), 0, 1)
     return plot_examples(rows, "Target images with each artifact")
-
-
-# learning order (rule dynamics; study: shortcut_psd.aggregate.LearningOrder)
-@figure("dynamics_heatmap", rule="dynamics")
-def figure_dynamics_heatmap(study: Any) -> Figure:
-    from shortcut_psd import dynamics_plots
-
-    return dynamics_plots.heatmap(study.snaps)
-
-
-@figure("dynamics_centroid", rule="dynamics")
-def figure_dynamics_centroid(study: Any) -> Figure:
-    from shortcut_psd import dynamics_plots
-
-    return dynamics_plots.centroid_curves(study.snaps, n_boot=study.n_boot, seed=study.seed, ci=study.ci)
-
-
-@figure("dynamics_shortcut", rule="dynamics")
-def figure_dynamics_shortcut(study: Any) -> Figure:
-    from shortcut_psd import dynamics_plots
-
-    return dynamics_plots.shortcut_timing(study.snaps, n_boot=study.n_boot, seed=study.seed, ci=study.ci)

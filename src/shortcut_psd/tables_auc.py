@@ -1,0 +1,247 @@
+"""AUC tables: every scored model's AUCs and shortcut gap, their means per condition with intervals that
+resample seeds and groups of test images (:mod:`shortcut_psd.clustered`), and the gap differences between
+inits (tables ``auc``, ``auc_summary`` and ``init_tests``). The inference is defined in
+docs/DEFINITIONS.md, "Statistics" (the test sets and the gap: docs/DEFINITIONS.md, "Shortcut protocol"); a
+p-value is printed only where the design can reach ``alpha``.
+
+Torch-free. Files read (:mod:`shortcut_psd.layout`): ``eval_metrics``; the readers take a results folder or a
+job's :class:`~shortcut_psd.layout.Inputs`.
+
+Re-exported by :mod:`shortcut_psd.aggregate`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shortcut_psd import clustered, layout, stats
+from shortcut_psd.errors import DataError
+from shortcut_psd.io import read_json
+from shortcut_psd.tables_psd import Results
+
+TEST_SETS = ("clean", "iid", "ood")
+
+
+def fmt_p(p: float) -> str:
+    return f"{float(p):g}"
+
+
+def load_metrics(
+    results: Results,
+    inits: Sequence[str],
+    targets: Sequence[str],
+    artifacts: Sequence[str],
+    prevalences: Sequence[float],
+    seeds: Sequence[int],
+) -> list[dict[str, Any]]:
+    """Every scored model's metrics.json (one per init, target, artifact, p, seed), with its identity."""
+    files = layout.locate(results)
+    out = []
+    for init, t, a, p, s in itertools.product(inits, targets, artifacts, prevalences, seeds):
+        path = files.path("eval_metrics", init=init, target=t, artifact=a, p=fmt_p(p), seed=int(s))
+        try:
+            m = read_json(path)
+        except FileNotFoundError as exc:
+            raise DataError(f"metrics file {path} is missing; rerun its fine-tuning job") from exc
+        m["_key"] = {"init": init, "target": t, "artifact": a, "prevalence": float(p), "seed": int(s)}
+        out.append(m)
+    return out
+
+
+def auc_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per scored model: AUC (cluster-bootstrap CI over test groups) on clean/iid/ood and the gap."""
+    rows = []
+    for m in records:
+        row: dict[str, Any] = dict(m["_key"])
+        for s in TEST_SETS:
+            d = m["sets"][s]
+            row[f"auc_{s}"] = d["auc"]
+            row[f"auc_{s}_lo"] = d["lo"]
+            row[f"auc_{s}_hi"] = d["hi"]
+        row["gap"] = m["gap"]
+        row["gap_lo"] = m.get("gap_lo")
+        row["gap_hi"] = m.get("gap_hi")
+        row["best_epoch"] = m.get("best_epoch")
+        row["n_test"] = m["sets"]["clean"].get("n")
+        row["n_test_groups"] = m["sets"]["clean"].get("n_groups")
+        realised = (m.get("prevalence_realised") or {}).get("train") or {}
+        row["train_artifact_fraction"] = realised.get("fraction")
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.astype({c: float for c in df.columns if c.startswith(("auc_", "gap"))})
+
+
+def _replicates(records: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int) -> dict[tuple, dict]:
+    """Per model: AUC of each test set (and the gap) under ``n_boot`` group resamples shared by every model
+    of a target (they are scored on the same test images), plus the point values."""
+    by_target: dict[str, list] = {}
+    for m in records:
+        by_target.setdefault(m["_key"]["target"], []).append(m)
+    out: dict[tuple, dict] = {}
+    for t_index, (target, ms) in enumerate(sorted(by_target.items())):
+        test = ms[0].get("test")
+        if not test:
+            raise DataError(
+                f"metrics of target '{target}' hold no per-image test scores (written by an older version); "
+                "rerun the fine-tuning jobs"
+            )
+        y = np.asarray(test["labels"], dtype=bool)
+        groups = test.get("groups")
+        codes, n_groups = clustered.group_codes(groups, y.size)
+        w = clustered.cluster_weights(codes, n_groups, n_boot, np.random.default_rng([seed, t_index]))
+        for m in ms:
+            if m["test"].get("groups") != groups or len(m["test"]["labels"]) != y.size:
+                raise DataError(
+                    f"models of target '{target}' were scored on different test images; rerun them"
+                )
+            k = m["_key"]
+            key = (k["init"], k["target"], k["artifact"], k["prevalence"], k["seed"])
+            reps = {s: clustered.weighted_auc(y, m["test"]["scores"][s], w) for s in TEST_SETS}
+            reps["gap"] = reps["clean"] - reps["ood"]
+            point = {s: m["sets"][s]["auc"] for s in TEST_SETS}
+            point["gap"] = m["gap"]
+            out[key] = {"reps": reps, "point": point, "n_groups": n_groups, "grouped": groups is not None}
+    return out
+
+
+def _resampled(n_seeds: int, n_groups: int, grouped: bool) -> str:
+    unit = f"groups ({n_groups})" if grouped else f"images ({n_groups})"
+    if n_seeds > 1:
+        return f"seeds ({n_seeds}) x {unit}"
+    return f"{unit}; 1 seed, so seed-to-seed variation is not in the interval"
+
+
+def auc_summary(
+    records: Sequence[Mapping[str, Any]], *, n_boot: int = 2000, seed: int = 0, ci: float = 0.95
+) -> tuple[pd.DataFrame, dict]:
+    """Per condition (init, target, artifact, p): the mean over seeds of each AUC and of the gap, with a
+    percentile interval that resamples seeds and test groups (:func:`clustered.seed_group_replicates`).
+
+    Returns the table and the replicates per condition (used by :func:`init_tests`).
+    """
+    reps = _replicates(records, n_boot=n_boot, seed=seed)
+    conds: dict[tuple, list] = {}
+    for key in sorted(reps):
+        conds.setdefault(key[:4], []).append(key)
+    rows, cond_reps = [], {}
+    for c_index, (cond, keys) in enumerate(sorted(conds.items())):
+        rng = np.random.default_rng([seed, 1, c_index])
+        row: dict[str, Any] = dict(zip(("init", "target", "artifact", "prevalence"), cond, strict=True))
+        cond_reps[cond] = {}
+        for s in (*TEST_SETS, "gap"):
+            name = f"auc_{s}" if s != "gap" else "gap"
+            per_seed = np.stack([reps[k]["reps"][s] for k in keys])
+            r = clustered.seed_group_replicates(per_seed, rng)
+            cond_reps[cond][s] = r
+            lo, hi = clustered.percentile_interval(r, ci)
+            row[f"{name}_mean"] = float(np.nanmean([reps[k]["point"][s] for k in keys]))
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+        first = reps[keys[0]]
+        row["n_seeds"] = len(keys)
+        row["n_groups"] = first["n_groups"]
+        row["resampled"] = _resampled(len(keys), first["n_groups"], first["grouped"])
+        rows.append(row)
+    return pd.DataFrame(rows), {"conditions": cond_reps, "per_model": reps}
+
+
+def min_two_sample_p(n_a: int, n_b: int) -> float:
+    """Smallest two-sided p of a permutation test between samples of ``n_a`` and ``n_b`` distinct values."""
+    return 2.0 / math.comb(n_a + n_b, n_a) if n_a and n_b else float("nan")
+
+
+INIT_TEST_COLUMNS = [
+    "target",
+    "artifact",
+    "prevalence",
+    "init_a",
+    "init_b",
+    "mean_a",
+    "mean_b",
+    "diff",
+    "diff_lo",
+    "diff_hi",
+    "p_value",
+    "p_holm",
+    "min_p",
+    "n_a",
+    "n_b",
+    "resampled",
+    "note",
+]
+
+
+def init_tests(
+    auc: pd.DataFrame,
+    replicates: Mapping[str, Any],
+    *,
+    n_resamples: int,
+    seed: int,
+    ci: float = 0.95,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Gap differences between inits per (target, artifact, p > 0).
+
+    ``diff`` = mean gap of ``init_a`` minus that of ``init_b``; its interval resamples each init's seeds
+    independently and the test groups once for both (they share the test images). The permutation test
+    between the two sets of seeds (:func:`stats.permutation_test`, Holm within each (target, artifact, p))
+    is printed only where its smallest attainable p, ``2 / C(n_a + n_b, n_a)``, is at most ``alpha``.
+    """
+    sub = auc[auc["prevalence"] > 0]
+    if sub.empty or sub["init"].nunique() < 2:
+        return pd.DataFrame(columns=INIT_TEST_COLUMNS)
+    per_model = replicates["per_model"]
+    rows = []
+    for f_index, ((t, a, p), group) in enumerate(
+        sub.groupby(["target", "artifact", "prevalence"], sort=True)
+    ):
+        family = []
+        rng = np.random.default_rng([seed, 2, f_index])
+        seeds_of = {i: sorted(g["seed"].astype(int)) for i, g in group.groupby("init", sort=True)}
+        for ia, ib in itertools.combinations(sorted(seeds_of), 2):
+            ga = group[group["init"] == ia]["gap"].to_numpy(float)
+            gb = group[group["init"] == ib]["gap"].to_numpy(float)
+            ra = np.stack([per_model[(ia, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ia]])
+            rb = np.stack([per_model[(ib, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ib]])
+            diff_reps = clustered.seed_group_replicates(ra, rng) - clustered.seed_group_replicates(rb, rng)
+            lo, hi = clustered.percentile_interval(diff_reps, ci)
+            min_p = min_two_sample_p(len(ga), len(gb))
+            row = {
+                "target": t,
+                "artifact": a,
+                "prevalence": float(p),
+                "init_a": ia,
+                "init_b": ib,
+                "mean_a": float(np.nanmean(ga)),
+                "mean_b": float(np.nanmean(gb)),
+                "diff": float(np.nanmean(ga) - np.nanmean(gb)),
+                "diff_lo": lo,
+                "diff_hi": hi,
+                "p_value": np.nan,
+                "min_p": min_p,
+                "n_a": len(ga),
+                "n_b": len(gb),
+                "resampled": _resampled(
+                    min(len(ga), len(gb)),
+                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["n_groups"],
+                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["grouped"],
+                ),
+                "note": "",
+            }
+            if np.isfinite(min_p) and min_p <= alpha:
+                row["p_value"] = stats.permutation_test(ga, gb, n_resamples=n_resamples, seed=seed)["p_value"]
+            else:
+                row["note"] = (
+                    f"no p-value: {len(ga)} vs {len(gb)} seeds give a smallest attainable p of {min_p:.3g} "
+                    f"> alpha {alpha:g}; add seeds (seeds:) for a test"
+                )
+            family.append(row)
+        for r, ph in zip(family, stats.holm([r["p_value"] for r in family]), strict=True):
+            r["p_holm"] = float(ph)
+        rows.extend(family)
+    return pd.DataFrame(rows, columns=INIT_TEST_COLUMNS)
