@@ -94,7 +94,7 @@ def _replicates(records: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int)
         y = np.asarray(test["labels"], dtype=bool)
         groups = test.get("groups")
         codes, n_groups = clustered.group_codes(groups, y.size)
-        w = clustered.cluster_weights(codes, n_groups, n_boot, np.random.default_rng([seed, t_index]))
+        w = clustered.cluster_resamples(codes, n_groups, n_boot, np.random.default_rng([seed, t_index]))
         for m in ms:
             if m["test"].get("groups") != groups or len(m["test"]["labels"]) != y.size:
                 raise DataError(
