@@ -3,7 +3,7 @@
 # (thresholds, the natural / medical inits, log_steps to select the requested steps, stats) are params
 # here; what the snapshots hold is decided by the training rules (params snapshots, see common.smk).
 # DYNAMICS_ENTRIES (common.smk): one snapshot file per trained model. Tables and figures: registered in
-# shortcut_psd.aggregate and shortcut_psd.plots (shortcut_psd.layout.outputs).
+# shortcut_psd.aggregate_dynamics (shortcut_psd.layout.outputs).
 
 
 rule dynamics:

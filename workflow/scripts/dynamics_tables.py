@@ -6,8 +6,8 @@ import _common
 
 log = _common.start(snakemake, "dynamics")  # noqa: F821
 
-from shortcut_psd import aggregate as agg  # noqa: E402
 from shortcut_psd import layout  # noqa: E402
+from shortcut_psd.aggregate_dynamics import LearningOrder  # noqa: E402
 from shortcut_psd.io import save_figure, write_csv  # noqa: E402
 
 _common.ready()  # set-up done: the job's work starts here
@@ -15,7 +15,7 @@ _common.ready()  # set-up done: the job's work starts here
 sm = snakemake  # noqa: F821
 P = sm.params
 entries = [dict(e, path=p) for e, p in zip(P.entries, list(sm.input.snapshots), strict=True)]
-study = agg.LearningOrder(entries, dict(P.items()))
+study = LearningOrder(entries, dict(P.items()))
 log.info("%d of %d models have snapshots", len(study.per_model), len(entries))
 for out in layout.outputs(rule="dynamics"):
     if out.kind == "table":
