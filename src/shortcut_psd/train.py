@@ -6,31 +6,18 @@ for the optimisation steps and in ``eval()`` for validation. Early stopping watc
 (plain cross-entropy) and the best weights are kept in memory and restored at the end. A NaN or inf
 loss stops training with :class:`TrainingError`; this module never writes files.
 
-Recipe keys (defaults in :data:`DEFAULT_RECIPE`):
-
-- ``epochs``, ``batch_size``, ``lr``;
-- ``optimizer``: ``adamw`` or ``sgd`` (``momentum`` used by sgd, Nesterov off), ``weight_decay``;
-- ``schedule``: ``cosine`` (to 0 at the last step) or ``constant``, after ``warmup_epochs`` of linear
-  warm-up (per step);
-- ``augment``: ``none``, ``flip`` (random horizontal flip) or ``flip_crop`` (flip plus a random crop
-  from a reflect-padded image, padding = size / 8);
-- ``patience``: epochs without a lower validation loss before stopping (0 = never stop early);
-- ``label_smoothing`` of the training loss;
-- ``amp``: bf16 autocast (CUDA only; ignored on CPU); ``channels_last`` memory format.
-
-The config's recipes also hold ``max_train_images``; it is not a key here: :mod:`shortcut_psd.study`
-applies it (one seeded, class-stratified subsample, before the shortcut protocol when fine-tuning) and
-passes the rest, and :func:`resolve_recipe` refuses it so that no second subsample can happen here.
+The recipe (its keys, defaults from the config schema, and checks) is :mod:`shortcut_psd.train_recipe`;
+:data:`DEFAULT_RECIPE` and :func:`resolve_recipe` are importable from here too.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,29 +28,21 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from shortcut_psd.clustered import weighted_auc
-from shortcut_psd.errors import ConfigError, TrainingError
+from shortcut_psd.dynamics_schedule import steps_per_epoch
+from shortcut_psd.errors import TrainingError
+from shortcut_psd.train_recipe import CHOICES, DEFAULT_RECIPE, resolve_recipe
 
-#: the schema's defaults (workflow/schemas/config.schema.yaml), less max_train_images (see above)
-DEFAULT_RECIPE: dict[str, Any] = {
-    "epochs": 5,
-    "batch_size": 128,
-    "lr": 2e-3,
-    "optimizer": "adamw",
-    "weight_decay": 0.05,
-    "momentum": 0.9,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "augment": "flip",
-    "patience": 3,
-    "label_smoothing": 0.0,
-    "amp": False,
-    "channels_last": False,
-}
-CHOICES = {
-    "optimizer": ("adamw", "sgd"),
-    "schedule": ("cosine", "constant"),
-    "augment": ("none", "flip", "flip_crop"),
-}
+__all__ = [
+    "CHOICES",
+    "DEFAULT_RECIPE",
+    "HISTORY_COLUMNS",
+    "augment_batch",
+    "multiclass_auc",
+    "resolve_recipe",
+    "set_seed",
+    "train_classifier",
+]
+
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "val_auc", "lr", "seconds"]
 
 
@@ -77,40 +56,24 @@ def set_seed(seed: int, deterministic: bool | None = None) -> None:
     torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
 
 
-def resolve_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``DEFAULT_RECIPE`` updated by ``recipe``; unknown keys and bad values raise :class:`ConfigError`."""
-    recipe = dict(recipe or {})
-    if "max_train_images" in recipe:
-        raise ConfigError(
-            "recipe key 'max_train_images' is applied by shortcut_psd.study (pretrain_source, protocol_sets) "
-            "before training, not by train_classifier: subsample the training images there"
-        )
-    unknown = sorted(set(recipe) - set(DEFAULT_RECIPE))
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, DEFAULT_RECIPE, n=1) for k in unknown}
-        said = ", ".join(f"'{k}'" + (f" (did you mean '{h[0]}'?)" if h else "") for k, h in hints.items())
-        raise ConfigError(f"unknown training recipe keys {said}; known: {', '.join(DEFAULT_RECIPE)}")
-    out = {**DEFAULT_RECIPE, **recipe}
-    for key, allowed in CHOICES.items():
-        if out[key] not in allowed:
-            raise ConfigError(f"recipe {key} '{out[key]}' is not one of {', '.join(allowed)}")
-    for key in ("epochs", "batch_size"):
-        if int(out[key]) < 1:
-            raise ConfigError(f"recipe {key} must be >= 1; got {out[key]}")
-    if not float(out["lr"]) > 0:
-        raise ConfigError(f"recipe lr must be > 0; got {out['lr']}")
-    if min(int(out["patience"]), int(out["warmup_epochs"])) < 0:
-        raise ConfigError("recipe patience and warmup_epochs must be >= 0")
-    if not 0 <= float(out["label_smoothing"]) < 1:
-        raise ConfigError(f"recipe label_smoothing must lie in [0, 1); got {out['label_smoothing']}")
-    return out
-
-
 # -- pieces ---------------------------------------------------------------------------------------------
 def _as_tensor(images: Any, device: torch.device) -> Tensor:
     if isinstance(images, Tensor):
         return images.to(device=device, dtype=torch.float32)
     return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)
+
+
+def _on_device(train: tuple[Any, Any], val: tuple[Any, Any], device: torch.device) -> tuple[Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val)`` as float images and long labels on ``device``, checked."""
+    xt, yt = _as_tensor(train[0], device), torch.as_tensor(np.asarray(train[1]), dtype=torch.long).to(device)
+    xv, yv = _as_tensor(val[0], device), torch.as_tensor(np.asarray(val[1]), dtype=torch.long).to(device)
+    if len(xt) < 2 or len(xv) < 1:
+        raise TrainingError(
+            f"training needs at least 2 training and 1 validation image; got {len(xt)} and {len(xv)}"
+        )
+    if len(yt) != len(xt) or len(yv) != len(xv):
+        raise TrainingError("images and labels differ in length")
+    return xt, yt, xv, yv
 
 
 def augment_batch(x: Tensor, kind: str, gen: torch.Generator) -> Tensor:
@@ -165,15 +128,104 @@ def multiclass_auc(y: np.ndarray, prob: np.ndarray) -> float:
     return float(np.mean([weighted_auc(y == c, prob[:, c]) for c in range(classes)]))
 
 
+@dataclass
+class _Setup:
+    """What every optimisation step and validation pass uses: the optimiser and its per-step learning-rate
+    schedule (warm-up, then cosine or constant), the training loss, the augmentation and its generator,
+    the permutation generator, the batch size, the memory format and bf16 autocast."""
+
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    criterion: nn.Module
+    augment: str
+    perm_gen: torch.Generator
+    aug_gen: torch.Generator
+    batch_size: int
+    per_epoch: int
+    channels_last: bool
+    use_amp: bool
+
+    @classmethod
+    def build(cls, model: nn.Module, r: Mapping[str, Any], n: int, device: torch.device, seed: int) -> _Setup:
+        opt = _optimizer(model, r)
+        per_epoch = steps_per_epoch(n, int(r["batch_size"]))  # drops a last batch of one image (BatchNorm)
+        total, warmup = per_epoch * int(r["epochs"]), per_epoch * int(r["warmup_epochs"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warmup, r["schedule"]))
+        use_amp = bool(r["amp"]) and device.type == "cuda"
+        criterion = nn.CrossEntropyLoss(label_smoothing=float(r["label_smoothing"]))
+        perm_gen = torch.Generator().manual_seed(int(seed))
+        aug_gen = torch.Generator(device=device).manual_seed(int(seed) + 1)
+        return cls(
+            opt=opt,
+            sched=sched,
+            criterion=criterion,
+            augment=r["augment"],
+            perm_gen=perm_gen,
+            aug_gen=aug_gen,
+            batch_size=int(r["batch_size"]),
+            per_epoch=per_epoch,
+            channels_last=bool(r["channels_last"]),
+            use_amp=use_amp,
+        )
+
+    @property
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp)
+
+    def network_input(self, preprocess, x: Tensor) -> Tensor:
+        xb = preprocess(x)
+        return xb.contiguous(memory_format=torch.channels_last) if self.channels_last else xb
+
+
+def _train_epoch(
+    model: nn.Module, preprocess, xt: Tensor, yt: Tensor, s: _Setup, on_step, first_step: int
+) -> Tensor:
+    """One epoch of updates on a seeded permutation of ``(xt, yt)``; returns the per-step losses (on the
+    device, unchecked). ``on_step(first_step + k, model)`` follows the k-th update (the model is put back in
+    ``train()`` after it)."""
+    model.train()
+    order = torch.randperm(len(xt), generator=s.perm_gen).to(xt.device)
+    losses = torch.zeros(s.per_epoch, device=xt.device)
+    bs = s.batch_size
+    for step in range(s.per_epoch):
+        idx = order[step * bs : (step + 1) * bs]
+        xb = s.network_input(preprocess, augment_batch(xt[idx], s.augment, s.aug_gen))
+        with s.autocast():
+            loss = s.criterion(model(xb).float(), yt[idx])
+        s.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        s.opt.step()
+        s.sched.step()
+        losses[step] = loss.detach()
+        if on_step is not None:
+            on_step(first_step + step + 1, model)
+            model.train()
+    return losses
+
+
+def _check_losses(losses: Tensor, epoch: int, lr: float) -> None:
+    """Raise :class:`TrainingError` at the first non-finite step loss (checked once per epoch: no sync per step)."""
+    bad = torch.nonzero(~torch.isfinite(losses)).flatten()
+    if len(bad):
+        b = int(bad[0])
+        raise TrainingError(
+            f"training loss became {float(losses[b])} at epoch {epoch}, batch {b + 1}/{len(losses)} "
+            f"(lr {lr:.3g}); lower the learning rate (recipe lr), add warm-up epochs, or check the "
+            "input images for NaN; nothing was written"
+        )
+
+
 @torch.no_grad()
-def _validate(model, preprocess, x: Tensor, y: Tensor, batch_size: int, autocast, channels_last: bool):
+def _validate(model, preprocess, x: Tensor, y: Tensor, s: _Setup) -> tuple[float, float, float]:
+    """``(loss, accuracy, AUC)`` on ``(x, y)`` in ``eval()`` mode (batches of twice the training batch)."""
     model.eval()
     logits = []
-    for i in range(0, len(x), batch_size):
-        xb = preprocess(x[i : i + batch_size])
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with autocast():
+    for i in range(0, len(x), 2 * s.batch_size):
+        xb = s.network_input(preprocess, x[i : i + 2 * s.batch_size])
+        with s.autocast():
             logits.append(model(xb).float())
     out = torch.cat(logits)
     loss = float(F.cross_entropy(out, y))
@@ -181,6 +233,71 @@ def _validate(model, preprocess, x: Tensor, y: Tensor, batch_size: int, autocast
     yn = y.cpu().numpy()
     acc = float((prob.argmax(1) == yn).mean())
     return loss, acc, multiclass_auc(yn, prob)
+
+
+class _BestWeights:
+    """Early stopping: keeps the weights of the epoch with the lowest validation loss, and says when
+    ``patience`` epochs have passed without a lower one (patience 0: never)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.loss, self.epoch, self.state, self.stale = math.inf, 0, None, 0
+
+    def update(self, model: nn.Module, epoch: int, val_loss: float) -> bool:
+        """Record an epoch's validation loss; True (weights kept) when it is the lowest so far."""
+        if val_loss < self.loss:
+            self.loss, self.epoch, self.stale = val_loss, epoch, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return bool(self.patience) and self.stale >= int(self.patience)
+
+
+def _log_start(
+    log, model: nn.Module, r: Mapping[str, Any], xt: Tensor, n_val: int, s: _Setup, device
+) -> None:
+    log.info(
+        "training %s: %d train / %d val images of %s, %s classes; %d epochs x %d steps, batch %d, %s lr %.3g "
+        "(%s, warm-up %d), augment %s, device %s%s",
+        getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__),
+        len(xt),
+        n_val,
+        "x".join(map(str, xt.shape[1:])),
+        getattr(model, "num_classes", "?"),
+        int(r["epochs"]),
+        s.per_epoch,
+        s.batch_size,
+        r["optimizer"],
+        r["lr"],
+        r["schedule"],
+        int(r["warmup_epochs"]),
+        r["augment"],
+        device,
+        " bf16" if s.use_amp else "",
+    )
+
+
+def _log_epoch(log, row: list, epochs: int, improved: bool, n: int, elapsed: float) -> None:
+    epoch, train_loss, val_loss, val_acc, val_auc, lr, seconds = row
+    log.info(
+        "epoch %d/%d  train_loss %.4f  val_loss %.4f%s  val_acc %.3f  val_auc %.3f  lr %.2e  %.1f s "
+        "(%.0f img/s, elapsed %.1f s)",
+        epoch,
+        epochs,
+        train_loss,
+        val_loss,
+        " *" if improved else "",
+        val_acc,
+        val_auc,
+        lr,
+        seconds,
+        n / seconds,
+        elapsed,
+    )
 
 
 # -- the loop -------------------------------------------------------------------------------------------
@@ -195,7 +312,7 @@ def train_classifier(
     device: str | torch.device = "cpu",
     log: logging.Logger | None = None,
     progress: bool = False,
-    on_step=None,
+    on_step: Callable[[int, nn.Module], None] | None = None,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Train ``model`` in place on ``train = (images, labels)``; return ``(model with best weights, history)``.
 
@@ -211,132 +328,42 @@ def train_classifier(
     log = log or logging.getLogger("shortcut_psd.train")
     device = torch.device(device)
     set_seed(seed)
-    xt, yt = _as_tensor(train[0], device), torch.as_tensor(np.asarray(train[1]), dtype=torch.long).to(device)
-    xv, yv = _as_tensor(val[0], device), torch.as_tensor(np.asarray(val[1]), dtype=torch.long).to(device)
-    n, bs, epochs = len(xt), int(r["batch_size"]), int(r["epochs"])
-    if n < 2 or len(xv) < 1:
-        raise TrainingError(
-            f"training needs at least 2 training and 1 validation image; got {n} and {len(xv)}"
-        )
-    if len(yt) != n or len(yv) != len(xv):
-        raise TrainingError("images and labels differ in length")
-
+    xt, yt, xv, yv = _on_device(train, val, device)
     model.to(device)
     if r["channels_last"]:
         model.to(memory_format=torch.channels_last)
-    opt = _optimizer(model, r)
-    # the last batch is dropped only when it holds a single image (BatchNorm cannot train on one)
-    steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)
-    total, warmup = steps_per_epoch * epochs, steps_per_epoch * int(r["warmup_epochs"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warmup, r["schedule"]))
-    use_amp = bool(r["amp"]) and device.type == "cuda"
-
-    def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp)
-
-    criterion = nn.CrossEntropyLoss(label_smoothing=float(r["label_smoothing"]))
-    perm_gen = torch.Generator().manual_seed(int(seed))
-    aug_gen = torch.Generator(device=device).manual_seed(int(seed) + 1)
-
-    log.info(
-        "training %s: %d train / %d val images of %s, %s classes; %d epochs x %d steps, batch %d, %s lr %.3g "
-        "(%s, warm-up %d), augment %s, device %s%s",
-        getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__),
-        n,
-        len(xv),
-        "x".join(map(str, xt.shape[1:])),
-        getattr(model, "num_classes", "?"),
-        epochs,
-        steps_per_epoch,
-        bs,
-        r["optimizer"],
-        r["lr"],
-        r["schedule"],
-        int(r["warmup_epochs"]),
-        r["augment"],
-        device,
-        " bf16" if use_amp else "",
-    )
-    rows, best_loss, best_state, best_epoch, stale = [], math.inf, None, 0, 0
-    start = time.perf_counter()
-    global_step = 0
+    s = _Setup.build(model, r, len(xt), device, seed)
+    epochs, best = int(r["epochs"]), _BestWeights(r["patience"])
+    _log_start(log, model, r, xt, len(xv), s, device)
+    rows, start = [], time.perf_counter()
     if on_step is not None:
         on_step(0, model)
     bar = tqdm(range(1, epochs + 1), desc="epochs", unit="ep", disable=not progress, leave=False)
     for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        lr = opt.param_groups[0]["lr"]
-        order = torch.randperm(n, generator=perm_gen).to(device)
-        losses = torch.zeros(steps_per_epoch, device=device)
-        for step in range(steps_per_epoch):
-            idx = order[step * bs : (step + 1) * bs]
-            xb = preprocess(augment_batch(xt[idx], r["augment"], aug_gen))
-            if r["channels_last"]:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast():
-                loss = criterion(model(xb).float(), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses[step] = loss.detach()
-            global_step += 1
-            if on_step is not None:
-                on_step(global_step, model)
-                model.train()
-        bad = torch.nonzero(~torch.isfinite(losses)).flatten()  # checked once per epoch: no sync per step
-        if len(bad):
-            b = int(bad[0])
-            raise TrainingError(
-                f"training loss became {float(losses[b])} at epoch {epoch}, batch {b + 1}/{steps_per_epoch} "
-                f"(lr {lr:.3g}); lower the learning rate (recipe lr), add warm-up epochs, or check the "
-                "input images for NaN; nothing was written"
-            )
+        t0, lr = time.perf_counter(), s.lr
+        losses = _train_epoch(model, preprocess, xt, yt, s, on_step, (epoch - 1) * s.per_epoch)
+        _check_losses(losses, epoch, lr)
         train_loss = float(losses.mean())
-        val_loss, val_acc, val_auc = _validate(
-            model, preprocess, xv, yv, 2 * bs, autocast, r["channels_last"]
-        )
+        val_loss, val_acc, val_auc = _validate(model, preprocess, xv, yv, s)
         if not math.isfinite(val_loss):
             raise TrainingError(
                 f"validation loss is {val_loss} at epoch {epoch} (lr {lr:.3g}); lower the learning rate"
             )
-        seconds = time.perf_counter() - t0
-        rows.append([epoch, train_loss, val_loss, val_acc, val_auc, lr, seconds])
-        improved = val_loss < best_loss
-        if improved:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        elapsed = time.perf_counter() - start
-        log.info(
-            "epoch %d/%d  train_loss %.4f  val_loss %.4f%s  val_acc %.3f  val_auc %.3f  lr %.2e  %.1f s "
-            "(%.0f img/s, elapsed %.1f s)",
-            epoch,
-            epochs,
-            train_loss,
-            val_loss,
-            " *" if improved else "",
-            val_acc,
-            val_auc,
-            lr,
-            seconds,
-            n / seconds,
-            elapsed,
-        )
+        rows.append([epoch, train_loss, val_loss, val_acc, val_auc, lr, time.perf_counter() - t0])
+        improved = best.update(model, epoch, val_loss)
+        _log_epoch(log, rows[-1], epochs, improved, len(xt), time.perf_counter() - start)
         bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}", auc=f"{val_auc:.3f}")
-        if r["patience"] and stale >= int(r["patience"]):
-            log.info("early stop: no lower validation loss for %d epochs", stale)
+        if best.stop:
+            log.info("early stop: no lower validation loss for %d epochs", best.stale)
             break
     bar.close()
-    model.load_state_dict(best_state)
+    model.load_state_dict(best.state)
     model.eval()
     log.info(
         "done in %.1f s; best epoch %d (val_loss %.4f, val_auc %.3f)",
         time.perf_counter() - start,
-        best_epoch,
-        best_loss,
-        rows[best_epoch - 1][4],
+        best.epoch,
+        best.loss,
+        rows[best.epoch - 1][4],
     )
     return model, pd.DataFrame(rows, columns=HISTORY_COLUMNS)
