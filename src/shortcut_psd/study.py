@@ -22,16 +22,16 @@ from shortcut_psd.metrics import evaluate_sets
 from shortcut_psd.shortcut import artifact_mask, build_sets
 from shortcut_psd.spectral import PSDResult
 from shortcut_psd.train import set_seed, train_classifier
+from shortcut_psd.train_recipe import STUDY_KEYS
 
 log = logging.getLogger("shortcut_psd.study")
 
 #: recipe keys handled here rather than by train_classifier
-_STUDY_RECIPE_KEYS = ("max_train_images",)
 
 
 def split_recipe(recipe: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     r = dict(recipe)
-    own = {k: r.pop(k) for k in _STUDY_RECIPE_KEYS if k in r}
+    own = {k: r.pop(k) for k in STUDY_KEYS if k in r}
     return r, own
 
 
