@@ -107,6 +107,26 @@ def finish(log: logging.Logger) -> None:
     os._exit(0)
 
 
+def make_init(snakemake, *, num_classes: int, clean_train_images):
+    """``shortcut_psd.study.make_init`` for the job's init: ``params.init`` (its ``spec``, ``arch`` and
+    ``model_kwargs``), ``input.init`` (the checkpoint of a ``source`` or ``file`` init; empty for the
+    others), the ``seed`` wildcard (the fresh head's seed) and ``params.device``. Returns
+    ``(model, preprocessing, info)``."""
+    from shortcut_psd import study
+
+    init, checkpoint = snakemake.params.init, snakemake.input.init
+    return study.make_init(
+        init["spec"],
+        checkpoint=str(checkpoint) if checkpoint else None,
+        arch=init["arch"],
+        model_kwargs=init["model_kwargs"],
+        num_classes=num_classes,
+        clean_train_images=clean_train_images,
+        seed=int(snakemake.wildcards.seed),
+        device=snakemake.params.device,
+    )
+
+
 class Timer:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()

@@ -49,15 +49,8 @@ for p_name, model_path, history_path, metrics_path, dynamics_path in outputs:
         data = study.load_condition_data(sm.input.data, p)
     cap = int(P.recipe.get("max_train_images", 0))
     sets = study.protocol_sets(data, p, seed, max_train_images=cap)
-    model, prep, info = study.make_init(
-        init["spec"],
-        checkpoint=str(sm.input.init) if sm.input.init else None,
-        arch=init["arch"],
-        model_kwargs=init["model_kwargs"],
-        num_classes=2,
-        clean_train_images=data["clean"][data["split"] == "train"],
-        seed=seed,
-        device=P.device,
+    model, prep, info = _common.make_init(
+        sm, num_classes=2, clean_train_images=data["clean"][data["split"] == "train"]
     )
     log.info("p = %g: init '%s': %s", p, w.init, {k: v for k, v in info.items() if k != "source_meta"})
     # learning order (docs/DEFINITIONS.md, "Learning order"): snapshots of the gradient PSD and test AUCs

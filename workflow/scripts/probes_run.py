@@ -11,7 +11,7 @@ log = _common.start(snakemake, "probes")  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from shortcut_psd import probes, study  # noqa: E402
+from shortcut_psd import probes  # noqa: E402
 from shortcut_psd.data import load_imageset  # noqa: E402
 from shortcut_psd.io import save_npz, write_json  # noqa: E402
 from shortcut_psd.models import Preprocessing, load_checkpoint, pick_device  # noqa: E402
@@ -31,18 +31,8 @@ h, w = x.shape[-2:]
 bands = probes.resolve_bands(opts["bands"], h, w, opts["n_bands"])
 common = {"n_boot": int(P.stats["bootstrap"]), "boot_seed": int(P.stats["seed"]), "device": device}
 
-init = P.init
-model, prep, info = study.make_init(
-    init["spec"],
-    checkpoint=str(sm.input.init) if sm.input.init else None,
-    arch=init["arch"],
-    model_kwargs=init["model_kwargs"],
-    num_classes=target.num_classes,
-    clean_train_images=target.subset("train")[0],
-    seed=seed,
-    device=P.device,
-)
 train_x, train_y = target.subset("train")
+model, prep, info = _common.make_init(sm, num_classes=target.num_classes, clean_train_images=train_x)
 probe, probe_info = probes.linear_probe(
     model,
     prep,

@@ -16,16 +16,8 @@ P = sm.params
 seed = int(sm.wildcards.seed)
 timer = _common.ready()
 target = load_imageset(sm.input.data)
-init = P.init
-model, prep, info = study.make_init(
-    init["spec"],
-    checkpoint=str(sm.input.init) if sm.input.init else None,
-    arch=init["arch"],
-    model_kwargs=init["model_kwargs"],
-    num_classes=target.num_classes,
-    clean_train_images=target.subset("train")[0],
-    seed=seed,
-    device=P.device,
+model, prep, info = _common.make_init(
+    sm, num_classes=target.num_classes, clean_train_images=target.subset("train")[0]
 )
 heads = study.pretrained_heads(model, target.num_classes, P.psd["head_seeds"])
 x, y, groups = study.psd_images(target, P.psd, seed)
