@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import timm  # noqa: F401 - every user of this module builds models: import it with the job's set-up
 import torch
 from torch import Tensor, nn
 
