@@ -37,7 +37,7 @@ class LearningOrder:
         self.dynamics = dynamics.check_dynamics(params["dynamics"])
         st = params["stats"]
         self.stats = st
-        self.n_boot, self.seed, self.ci = int(st["bootstrap"]), int(st["seed"]), float(st["ci"])
+        self.seed, self.ci = int(st["seed"]), float(st["ci"])
 
     @cached_property
     def _collected(self) -> tuple[pd.DataFrame, list]:
@@ -59,6 +59,15 @@ class LearningOrder:
     def snaps(self) -> list:
         return self._collected[1]
 
+    @property
+    def step_range(self) -> dict[str, tuple[float, float]]:
+        """Per phase, 0 and the last snapshot step of any model: the range of a step-valued scalar."""
+        out: dict[str, tuple[float, float]] = {}
+        for s in self.snaps:
+            last = float(max(s["steps"]))
+            out[s["phase"]] = (0.0, max(last, out.get(s["phase"], (0.0, 0.0))[1]))
+        return out
+
 
 @table("dynamics_per_model", rule="dynamics")
 def table_dynamics_per_model(study: LearningOrder) -> pd.DataFrame:
@@ -71,7 +80,7 @@ def table_dynamics_summary(study: LearningOrder) -> pd.DataFrame:
 
     if not len(study.per_model):
         return pd.DataFrame(columns=dynamics.SUMMARY_COLUMNS)
-    return dynamics.summarise(study.per_model, n_boot=study.n_boot, seed=study.seed, ci=study.ci)
+    return dynamics.summarise(study.per_model, ci=study.ci, steps=study.step_range)
 
 
 @table("dynamics_tests", rule="dynamics")
@@ -102,11 +111,11 @@ def figure_dynamics_heatmap(study: LearningOrder) -> Figure:
 def figure_dynamics_centroid(study: LearningOrder) -> Figure:
     from shortcut_psd import dynamics_plots
 
-    return dynamics_plots.centroid_curves(study.snaps, n_boot=study.n_boot, seed=study.seed, ci=study.ci)
+    return dynamics_plots.centroid_curves(study.snaps, ci=study.ci)
 
 
 @figure("dynamics_shortcut", rule="dynamics")
 def figure_dynamics_shortcut(study: LearningOrder) -> Figure:
     from shortcut_psd import dynamics_plots
 
-    return dynamics_plots.shortcut_timing(study.snaps, n_boot=study.n_boot, seed=study.seed, ci=study.ci)
+    return dynamics_plots.shortcut_timing(study.snaps, ci=study.ci)

@@ -43,7 +43,7 @@ def heatmap(snaps: Sequence[Mapping[str, Any]]):
     for (phase, init), members in groups.items():
         ax = axes[phases.index(phase)][inits.index(init)]
         ax.set_visible(True)
-        steps, mean, _, _ = mean_trajectory(members, "curves", n_boot=1, seed=0, ci=0.95)
+        steps, mean, _, _ = mean_trajectory(members, "curves", ci=0.95)
         change = mean - mean[0]
         lim = float(np.nanmax(np.abs(change))) or 1.0
         freqs = members[0]["freqs"]
@@ -63,8 +63,8 @@ def heatmap(snaps: Sequence[Mapping[str, Any]]):
     return fig
 
 
-def centroid_curves(snaps: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int, ci: float):
-    """Spectral centroid over steps per init (mean over seeds, band resampling seeds), one panel per phase."""
+def centroid_curves(snaps: Sequence[Mapping[str, Any]], *, ci: float):
+    """Spectral centroid over steps per init (mean over seeds, Student t band over seeds), one panel per phase."""
     plt = _plt()
     phases = sorted({s["phase"] for s in snaps}) or ["finetune"]
     fig, axes = plt.subplots(1, len(phases), figsize=(4.2 * len(phases), 3.2), squeeze=False)
@@ -73,7 +73,7 @@ def centroid_curves(snaps: Sequence[Mapping[str, Any]], *, n_boot: int, seed: in
             s for s in snaps if s["phase"] == phase and (phase == "pretrain" or float(s["prevalence"]) == 0)
         ]
         for (init,), members in _groups(sel, ["init"]).items():
-            steps, mean, lo, hi = mean_trajectory(members, "centroid", n_boot=n_boot, seed=seed, ci=ci)
+            steps, mean, lo, hi = mean_trajectory(members, "centroid", ci=ci)
             x = steps + 1
             ax.plot(x, mean, marker="o", ms=3, label=f"{init} (n={len(members)})")
             if lo is not None:
@@ -87,7 +87,7 @@ def centroid_curves(snaps: Sequence[Mapping[str, Any]], *, n_boot: int, seed: in
     return fig
 
 
-def shortcut_timing(snaps: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int, ci: float):
+def shortcut_timing(snaps: Sequence[Mapping[str, Any]], *, ci: float):
     """Clean AUC and shortcut gap over steps per (init, artifact) at p > 0, mean over seeds with bands."""
     plt = _plt()
     sel = [s for s in snaps if s["phase"] == "finetune" and float(s["prevalence"]) > 0 and "auc_clean" in s]
@@ -100,7 +100,7 @@ def shortcut_timing(snaps: Sequence[Mapping[str, Any]], *, n_boot: int, seed: in
     for (art, init, p), members in groups.items():
         ax = axes[arts.index(art)][inits.index(init)]
         for key, colour, name in (("auc_clean", "C0", "clean AUC - 0.5"), ("gap", "C3", "gap")):
-            steps, mean, lo, hi = mean_trajectory(members, key, n_boot=n_boot, seed=seed, ci=ci)
+            steps, mean, lo, hi = mean_trajectory(members, key, ci=ci)
             off = 0.5 if key == "auc_clean" else 0.0
             x = steps + 1
             ax.plot(x, mean - off, color=colour, marker="o", ms=2, label=f"{name}, p={p}")

@@ -15,27 +15,54 @@ import pandas as pd
 
 from shortcut_psd.dynamics_scalars import centroids
 
+#: the largest radial frequency of a 2-D DFT bin, cycles/pixel (the corner, (0.5, 0.5))
+FREQ_MAX = float(np.sqrt(0.5))
+
+
+def scalar_range(quantity: str, steps: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The range a per-model scalar's mean can take: a step (``onset_*``, ``step_*``) in ``steps`` (first,
+    last snapshot step; ``[0, inf)`` when not given), a share change in [-1, 1], ``shortcut_first`` in
+    [0, 1], a centroid in ``[0, FREQ_MAX]`` (cycles/pixel); anything else unbounded."""
+    if quantity.startswith(("onset_", "step_")):
+        return (float(steps[0]), float(steps[1])) if steps is not None else (0.0, float("inf"))
+    if quantity.startswith("share_change_"):
+        return -1.0, 1.0
+    if quantity == "shortcut_first":
+        return 0.0, 1.0
+    if quantity.startswith("centroid_"):
+        return 0.0, FREQ_MAX
+    return float("-inf"), float("inf")
+
+
+def t_interval(v: np.ndarray, ci: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """``mean +- t_{S-1, (1 + ci) / 2} sd / sqrt(S)`` over the ``S`` rows of ``v`` (axis 0), clipped to
+    ``bounds``: the seed is the unit, and with 2-10 seeds a percentile bootstrap of the mean (normal
+    quantiles, never beyond the seeds' own range) covers far below its nominal level
+    (docs/DEFINITIONS.md, "Statistics"; tests/test_dynamics_calibration.py)."""
+    from scipy.stats import t
+
+    n = v.shape[0]
+    m = v.mean(axis=0)
+    half = t.ppf((1 + ci) / 2, n - 1) * v.std(axis=0, ddof=1) / np.sqrt(n)
+    return np.clip(m - half, *bounds), np.clip(m + half, *bounds)
+
 
 def seed_interval(
-    values: Sequence[float], *, n_boot: int, seed: int, ci: float
+    values: Sequence[float], *, ci: float, bounds: tuple[float, float] = (float("-inf"), float("inf"))
 ) -> tuple[float, float, float, str]:
-    """Mean over seeds and a percentile interval resampling ``S - 1`` of ``S`` seeds per replicate.
+    """Mean over seeds and a Student t interval (:func:`t_interval`) clipped to ``bounds``.
 
     Returns ``(mean, lo, hi, resampled)``; with fewer than two finite seeds the interval is NaN and
-    ``resampled`` says that seed variation is absent. The interval lies in the values' range.
+    ``resampled`` says that seed variation is absent.
     """
-    from shortcut_psd.clustered import percentile_interval, seed_group_replicates
-
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan"), float("nan"), float("nan"), "none (no finite value)"
     if v.size == 1:
         return float(v[0]), float("nan"), float("nan"), "none (one seed: seed variation absent)"
-    rng = np.random.default_rng(seed)
-    reps = seed_group_replicates(np.repeat(v[:, None], n_boot, axis=1), rng)
-    lo, hi = percentile_interval(reps, ci)
-    return float(v.mean()), lo, hi, f"seeds ({v.size}, {v.size - 1} drawn per replicate)"
+    lo, hi = t_interval(v, ci, bounds)
+    return float(v.mean()), float(lo), float(hi), f"seeds ({v.size}, Student t with {v.size - 1} df)"
 
 
 SUMMARY_COLUMNS = [
@@ -54,15 +81,20 @@ TEST_COLUMNS = ["phase", "artifact", "prevalence", "quantity", "natural", "medic
                 "n_medical", "min_p", "note"]  # fmt: skip
 
 
-def summarise(per_model: pd.DataFrame, *, n_boot: int, seed: int, ci: float) -> pd.DataFrame:
-    """Per (phase, init, artifact, prevalence) and scalar: mean over seeds with a seed-resampling interval."""
+def summarise(
+    per_model: pd.DataFrame, *, ci: float, steps: Mapping[str, tuple[float, float]] | None = None
+) -> pd.DataFrame:
+    """Per (phase, init, artifact, prevalence) and scalar: mean over seeds with a Student t interval over
+    seeds inside the scalar's range (:func:`scalar_range`; ``steps``: per phase, the first and last
+    snapshot step; without it a step is bounded below by 0 only)."""
     rows = []
     keys = ["phase", "init", "artifact", "prevalence"]
     quantities = [c for c in per_model.columns if c not in (*keys, "target", "seed")]
     for key, g in per_model.groupby(keys, sort=True, dropna=False):
         for q in quantities:
             vals = pd.to_numeric(g[q], errors="coerce").to_numpy()
-            m, lo, hi, how = seed_interval(vals, n_boot=n_boot, seed=seed, ci=ci)
+            phase_steps = (steps or {}).get(key[0])
+            m, lo, hi, how = seed_interval(vals, ci=ci, bounds=scalar_range(q, phase_steps))
             rows.append([*key, q, m, lo, hi, int(np.isfinite(vals).sum()), how])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -110,13 +142,13 @@ def source_tests(
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
-def mean_trajectory(snaps: Sequence[Mapping[str, Any]], key: str, *, n_boot: int, seed: int, ci: float):
+def mean_trajectory(snaps: Sequence[Mapping[str, Any]], key: str, *, ci: float):
     """Mean over models (seeds) of ``key`` per step on the steps all of them share, with a seed band.
 
     ``key``: ``centroid``, ``gap``, ``auc_clean``, or ``curves`` (mean only; the band is None). Returns
-    ``(steps, mean, lo, hi)``; the band resamples ``S - 1`` of ``S`` seeds (NaN with one seed).
+    ``(steps, mean, lo, hi)``; the band is the Student t interval over seeds per step (:func:`t_interval`;
+    None with one seed).
     """
-    from shortcut_psd.clustered import percentile_interval, seed_group_replicates
 
     common = sorted(set.intersection(*[set(np.asarray(s["steps"]).tolist()) for s in snaps]))
 
@@ -132,9 +164,6 @@ def mean_trajectory(snaps: Sequence[Mapping[str, Any]], key: str, *, n_boot: int
     mean = v.mean(axis=0)
     if key == "curves" or len(snaps) < 2:
         return np.asarray(common), mean, None, None
-    rng = np.random.default_rng(seed)
-    lo, hi = np.empty(len(common)), np.empty(len(common))
-    for j in range(len(common)):
-        reps = seed_group_replicates(np.repeat(v[:, j : j + 1], n_boot, axis=1), rng)
-        lo[j], hi[j] = percentile_interval(reps, ci)
+    bounds = {"gap": (-1.0, 1.0), "auc_clean": (0.0, 1.0)}.get(key, (0.0, FREQ_MAX))
+    lo, hi = t_interval(v, ci, bounds)
     return np.asarray(common), mean, lo, hi
