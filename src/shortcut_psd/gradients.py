@@ -153,6 +153,40 @@ def _window_spectra(rs: RadialSpectrum, acc: PSDAccumulator) -> dict[str, Radial
     return {w: rs.with_window(w) for w in acc.extra_windows}
 
 
+def _spectrum_setup(
+    images: np.ndarray,
+    groups,
+    device: str | torch.device,
+    channels: str,
+    normalise: str,
+    window: str,
+    spectrum: str,
+    include_corners: bool,
+    detrend: str,
+    tukey_alpha: float,
+) -> tuple[torch.device, list[str] | None, torch.Tensor | None, RadialSpectrum]:
+    """What :func:`gradient_psd` and :func:`image_psd` share before their loops: ``channels`` and
+    ``normalise`` checked, the device resolved, the images' groups indexed on it (:func:`_group_index`) and
+    the :class:`RadialSpectrum` of the images' size built there. Returns ``(device, group_names,
+    group_index, spectrum)``."""
+    check_choice("channels", channels, CHANNELS)
+    check_choice("normalise", normalise, NORMALISATIONS)
+    dev = resolve_device(device)
+    group_names, group_index = _group_index(groups, len(images), dev)
+    H, W = images.shape[-2:]
+    rs = RadialSpectrum(
+        H,
+        W,
+        window=window,
+        spectrum=spectrum,
+        include_corners=include_corners,
+        detrend=detrend,
+        tukey_alpha=tukey_alpha,
+        device=dev,
+    )
+    return dev, group_names, group_index, rs
+
+
 def _batches(images: np.ndarray, batch_size: int, device: torch.device, progress: bool, desc: str):
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
@@ -218,21 +252,10 @@ def gradient_psd(
     labels = np.asarray(labels).astype(np.int64)
     if labels.shape != (len(images),):
         raise DataError(f"labels must be ({len(images)},) like the images; got {labels.shape}")
-    _choice_channels(channels)
-    check_choice("normalise", normalise, NORMALISATIONS)
-    dev = resolve_device(device)
-    group_names, group_index = _group_index(groups, len(images), dev)
-    H, W = images.shape[-2:]
-    rs = RadialSpectrum(
-        H,
-        W,
-        window=window,
-        spectrum=spectrum,
-        include_corners=include_corners,
-        detrend=detrend,
-        tukey_alpha=tukey_alpha,
-        device=dev,
+    dev, group_names, group_index, rs = _spectrum_setup(
+        images, groups, device, channels, normalise, window, spectrum, include_corners, detrend, tukey_alpha
     )
+    H, W = images.shape[-2:]
     acc = rs.accumulator(
         bands=bands,
         options={
@@ -277,10 +300,6 @@ def gradient_psd(
     return acc.result()
 
 
-def _choice_channels(channels: str) -> None:
-    check_choice("channels", channels, CHANNELS)
-
-
 def image_psd(
     images: np.ndarray,
     *,
@@ -308,20 +327,8 @@ def image_psd(
     brightness first so the zero-frequency bin does not dwarf the rest; pass ``"none"`` to keep it.
     """
     images = _check_images(images)
-    _choice_channels(channels)
-    check_choice("normalise", normalise, NORMALISATIONS)
-    dev = resolve_device(device)
-    group_names, group_index = _group_index(groups, len(images), dev)
-    H, W = images.shape[-2:]
-    rs = RadialSpectrum(
-        H,
-        W,
-        window=window,
-        spectrum=spectrum,
-        include_corners=include_corners,
-        detrend=detrend,
-        tukey_alpha=tukey_alpha,
-        device=dev,
+    dev, group_names, group_index, rs = _spectrum_setup(
+        images, groups, device, channels, normalise, window, spectrum, include_corners, detrend, tukey_alpha
     )
     acc = rs.accumulator(
         bands=bands,
