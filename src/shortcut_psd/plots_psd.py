@@ -23,10 +23,13 @@ from shortcut_psd.plots_style import (  # noqa: E402
     _curve,
     _freq_axis,
     _has_band,
+    _known_values,
     _legend_outside,
     _nonempty,
+    _panel_grid,
     _require,
     _styled,
+    _tidy_grid,
     _two_legends_outside,
     _unique,
 )
@@ -114,15 +117,9 @@ def plot_before_after(df: pd.DataFrame, title: str = "Gradient PSD before and af
     _require(df, ["init", "stage", "freq", "power", "lo", "hi"], "plot_before_after")
     _nonempty(df, "plot_before_after")
     _unique(df, ["init", "stage", "freq"], "plot_before_after")
-    bad = sorted(set(df["stage"].astype(str)) - set(STAGES))
-    if bad:
-        raise ValueError(f"plot_before_after: unknown stage value(s) {bad}; use {list(STAGES)}")
+    _known_values(df, "stage", STAGES, "plot_before_after")
     inits = sorted(df["init"].unique(), key=str)
-    ncol = min(len(inits), 3)
-    nrow = -(-len(inits) // ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol + 1.8, 3.6 * nrow), sharex=True, sharey=True, squeeze=False
-    )
+    fig, axes = _panel_grid(len(inits), 1.8)
     stage_colour = dict(zip(STAGES, sns.color_palette("colorblind", 2), strict=True))
     for ax, init in zip(axes.flat, inits, strict=False):
         sub = df[df["init"] == init]
@@ -134,12 +131,7 @@ def plot_before_after(df: pd.DataFrame, title: str = "Gradient PSD before and af
         ax.set_title(str(init))
         _freq_axis(ax)
         ax.set_ylabel("power (log)")
-    for ax in axes.flat[len(inits) :]:
-        ax.set_visible(False)
-    for ax in axes[:-1].flat:
-        ax.set_xlabel("")
-    for ax in axes[:, 1:].flat:
-        ax.set_ylabel("")
+    _tidy_grid(axes, len(inits))
     handles = [
         Line2D([], [], color=stage_colour[s], ls="-" if s == STAGES[0] else "--", lw=1.8) for s in STAGES
     ]

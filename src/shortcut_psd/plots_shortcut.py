@@ -19,7 +19,17 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from shortcut_psd.plots_style import _colours, _nonempty, _require, _styled, _two_legends_outside, _unique  # noqa: E402
+from shortcut_psd.plots_style import (  # noqa: E402
+    _colours,
+    _known_values,
+    _nonempty,
+    _panel_grid,
+    _require,
+    _styled,
+    _tidy_grid,
+    _two_legends_outside,
+    _unique,
+)
 
 TEST_SETS = ("clean", "iid", "ood")
 _TEST_STYLE = {"clean": "-", "iid": "--", "ood": "-."}
@@ -39,15 +49,9 @@ def plot_auc_vs_prevalence(
     _require(df, cols, "plot_auc_vs_prevalence")
     _nonempty(df, "plot_auc_vs_prevalence")
     _unique(df, ["init", "artifact", "test_set", "prevalence"], "plot_auc_vs_prevalence")
-    bad = sorted(set(df["test_set"].astype(str)) - set(TEST_SETS))
-    if bad:
-        raise ValueError(f"plot_auc_vs_prevalence: unknown test_set value(s) {bad}; use {list(TEST_SETS)}")
+    _known_values(df, "test_set", TEST_SETS, "plot_auc_vs_prevalence")
     arts = sorted(df["artifact"].unique(), key=str)
-    ncol = min(len(arts), 3)
-    nrow = -(-len(arts) // ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol + 2.2, 3.6 * nrow), sharex=True, sharey=True, squeeze=False
-    )
+    fig, axes = _panel_grid(len(arts), 2.2)
     colours = _colours(df["init"])
     for ax, art in zip(axes.flat, arts, strict=False):
         sub = df[df["artifact"] == art]
@@ -61,12 +65,7 @@ def plot_auc_vs_prevalence(
         ax.set_xlabel("prevalence p (positives with artifact)")
         ax.set_ylabel("ROC-AUC")
         ax.set_ylim(-0.02, 1.02)
-    for ax in axes.flat[len(arts) :]:
-        ax.set_visible(False)
-    for ax in axes[:-1].flat:
-        ax.set_xlabel("")
-    for ax in axes[:, 1:].flat:
-        ax.set_ylabel("")
+    _tidy_grid(axes, len(arts))
     init_h = [Line2D([], [], color=colours[i], lw=2) for i in colours]
     ts_present = [t for t in TEST_SETS if t in set(df["test_set"])]
     ts_h = [Line2D([], [], color="0.2", ls=_TEST_STYLE[t], lw=1.6) for t in ts_present]

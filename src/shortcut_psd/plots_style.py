@@ -81,6 +81,35 @@ def _nonempty(df: pd.DataFrame, what: str) -> None:
         raise ValueError(f"{what}: the frame is empty; nothing to plot")
 
 
+def _known_values(df: pd.DataFrame, column: str, allowed: Sequence[str], what: str) -> None:
+    """Raise ``ValueError`` naming the values of ``df[column]`` (as str) that are not in ``allowed``."""
+    bad = sorted(set(df[column].astype(str)) - set(allowed))
+    if bad:
+        raise ValueError(f"{what}: unknown {column} value(s) {bad}; use {list(allowed)}")
+
+
+def _panel_grid(n: int, extra_width: float) -> tuple[Figure, Any]:
+    """A grid for ``n`` panels, at most 3 a row, axes shared: ``(fig, axes)`` with ``axes`` 2-D; each panel
+    4.2 x 3.6 inches, plus ``extra_width`` inches for a legend right of the grid. Finish with
+    :func:`_tidy_grid`."""
+    ncol = min(n, 3)
+    nrow = -(-n // ncol)
+    return plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol + extra_width, 3.6 * nrow), sharex=True, sharey=True, squeeze=False
+    )
+
+
+def _tidy_grid(axes: Any, n: int) -> None:
+    """Hide the panels of a :func:`_panel_grid` beyond the first ``n``; x labels only on the bottom row and y
+    labels only on the left column."""
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax in axes[:-1].flat:
+        ax.set_xlabel("")
+    for ax in axes[:, 1:].flat:
+        ax.set_ylabel("")
+
+
 def _has_band(df: pd.DataFrame) -> bool:
     return "lo" in df.columns and "hi" in df.columns
 
