@@ -83,7 +83,9 @@ def _finish(result, args, title: str) -> None:
     )
 
 
-def _spectral_kwargs(args) -> dict[str, Any]:
+def _spectrum_options(args) -> dict[str, Any]:
+    """The spectrum options of ``_add_spectral``'s flags, under the names of :func:`gradient_psd` and of the
+    config's ``psd`` section alike."""
     return {
         "window": args.window,
         "tukey_alpha": args.tukey_alpha,
@@ -91,6 +93,12 @@ def _spectral_kwargs(args) -> dict[str, Any]:
         "channels": args.channels,
         "normalise": args.normalise,
         "include_corners": args.include_corners,
+    }
+
+
+def _spectral_kwargs(args) -> dict[str, Any]:
+    return {
+        **_spectrum_options(args),
         "bands": tuple(args.bands),
         "batch_size": args.batch_size,
         "device": args.device,
@@ -98,14 +106,29 @@ def _spectral_kwargs(args) -> dict[str, Any]:
     }
 
 
+def _checkpoint(args):
+    """``(model, preprocessing, device)`` of ``--checkpoint``, loaded on ``--device`` (``auto``: cuda when
+    present); a checkpoint whose meta has no preprocessing is refused. Shared with
+    :mod:`shortcut_psd.probes_cli`."""
+    from shortcut_psd.gradients import resolve_device
+    from shortcut_psd.models import Preprocessing, load_checkpoint
+
+    device = resolve_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    pre_spec = (meta or {}).get("preprocessing")
+    if not pre_spec:
+        raise ModelError(f"checkpoint {args.checkpoint} has no 'preprocessing' in its meta; re-save it")
+    return model, Preprocessing(**pre_spec), device
+
+
 # -- commands --------------------------------------------------------------------------------------------
 
 
 def cmd_gradient_psd(args) -> None:
-    from shortcut_psd.gradients import gradient_psd, resolve_device
+    from shortcut_psd.gradients import gradient_psd
 
     try:
-        from shortcut_psd.models import Preprocessing, load_checkpoint
+        import shortcut_psd.models  # noqa: F401  (before the images are read: say at once what is missing)
     except ImportError as exc:
         raise ModelError(f"gradient-psd needs shortcut_psd.models, which cannot be imported: {exc}") from exc
     images, labels = load_images(args.images, split=args.split, labels=args.labels, limit=args.limit)
@@ -114,12 +137,7 @@ def cmd_gradient_psd(args) -> None:
             f"no labels found with {args.images}; the gradient of the loss needs them: pass --labels FILE "
             "(.npy or one integer per line), or use a data.npz / ImageFolder tree that carries labels"
         )
-    device = resolve_device(args.device)
-    model, meta = load_checkpoint(args.checkpoint, device)
-    pre_spec = (meta or {}).get("preprocessing")
-    if not pre_spec:
-        raise ModelError(f"checkpoint {args.checkpoint} has no 'preprocessing' in its meta; re-save it")
-    preprocess = Preprocessing(**pre_spec)
+    model, preprocess, device = _checkpoint(args)
     kwargs = _spectral_kwargs(args)
     kwargs["device"] = device
     amp = {"none": False, "bf16": "bf16", "fp16": "fp16"}[args.amp]
@@ -140,12 +158,7 @@ def cmd_dynamics(args) -> None:
         raise DataError(f"no labels found with {args.images}; pass --labels FILE")
     psd = {
         "batch_size": args.batch_size,
-        "window": args.window,
-        "tukey_alpha": args.tukey_alpha,
-        "spectrum": args.spectrum,
-        "channels": args.channels,
-        "normalise": args.normalise,
-        "include_corners": args.include_corners,
+        **_spectrum_options(args),
         "bands_cpp": list(args.bands),
         "recipe": args.recipe,
     }

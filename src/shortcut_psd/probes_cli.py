@@ -15,20 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from shortcut_psd.errors import DataError, ModelError
+from shortcut_psd.errors import DataError
 
 
 def _model(args, images_for_probe=None):
     from shortcut_psd import probes
-    from shortcut_psd.gradients import resolve_device
-    from shortcut_psd.models import Preprocessing, load_checkpoint
+    from shortcut_psd.cli import _checkpoint
 
-    device = resolve_device(args.device)
-    model, meta = load_checkpoint(args.checkpoint, device)
-    pre_spec = (meta or {}).get("preprocessing")
-    if not pre_spec:
-        raise ModelError(f"checkpoint {args.checkpoint} has no 'preprocessing' in its meta; re-save it")
-    prep = Preprocessing(**pre_spec)
+    model, prep, device = _checkpoint(args)
     info: dict[str, Any] = {}
     if args.linear_probe:
         from shortcut_psd.cli import load_images
