@@ -127,6 +127,35 @@ def make_init(snakemake, *, num_classes: int, clean_train_images):
     )
 
 
+def condition(snakemake, artifact: str, p: float) -> dict:
+    """The condition (``identity``) of a model of this job: its ``init`` and ``target`` wildcards,
+    ``artifact``, prevalence ``p`` and the ``seed`` wildcard."""
+    w = snakemake.wildcards
+    return {"init": w.init, "target": w.target, "artifact": artifact, "prevalence": p, "seed": int(w.seed)}
+
+
+def score_condition(snakemake, model, prep, data, sets, identity: dict, *, max_train_images: int) -> dict:
+    """``shortcut_psd.study.score_condition`` of a model on the condition ``identity`` (see :func:`condition`)
+    with the job's ``params.evaluation``, ``params.device`` and ``params.artifact_seed``: the model's
+    ``metrics.json``. Used by finetune and evaluate_clean."""
+    from shortcut_psd import study
+
+    P = snakemake.params
+    return study.score_condition(
+        model,
+        prep,
+        data,
+        sets,
+        identity["prevalence"],
+        seed=identity["seed"],
+        evaluation=P.evaluation,
+        device=P.device,
+        identity=identity,
+        artifact_seed=P.artifact_seed,
+        max_train_images=max_train_images,
+    )
+
+
 class Timer:
     def __init__(self) -> None:
         self.t0 = time.perf_counter()

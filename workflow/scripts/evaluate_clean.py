@@ -21,19 +21,9 @@ prep = Preprocessing.from_dict(meta["preprocessing"])
 for artifact, images, out in zip(P.artifacts, sm.input.images, sm.output.metrics, strict=True):
     data = study.load_condition_data(images, 0.0)
     sets = study.protocol_sets(data, 0.0, seed, max_train_images=P.max_train_images)
-    identity = {"init": w.init, "target": w.target, "artifact": artifact, "prevalence": 0.0, "seed": seed}
-    metrics = study.score_condition(
-        model,
-        prep,
-        data,
-        sets,
-        0.0,
-        seed=seed,
-        evaluation=P.evaluation,
-        device=P.device,
-        identity=identity,
-        artifact_seed=P.artifact_seed,
-        max_train_images=P.max_train_images,
+    identity = _common.condition(sm, artifact, 0.0)
+    metrics = _common.score_condition(
+        sm, model, prep, data, sets, identity, max_train_images=P.max_train_images
     )
     write_json(out, metrics)
     s = metrics["sets"]

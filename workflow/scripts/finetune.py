@@ -68,20 +68,8 @@ for p_name, model_path, history_path, metrics_path, dynamics_path in outputs:
     model, history = study.finetune_condition(
         model, prep, sets, recipe=P.recipe, seed=seed, device=P.device, on_step=snapshots
     )
-    identity = {"init": w.init, "target": w.target, "artifact": P.artifact, "prevalence": p, "seed": seed}
-    metrics = study.score_condition(
-        model,
-        prep,
-        data,
-        sets,
-        p,
-        seed=seed,
-        evaluation=P.evaluation,
-        device=P.device,
-        identity=identity,
-        artifact_seed=P.artifact_seed,
-        max_train_images=cap,
-    )
+    identity = _common.condition(sm, P.artifact, p)
+    metrics = _common.score_condition(sm, model, prep, data, sets, identity, max_train_images=cap)
     metrics["best_epoch"] = int(history.loc[history["val_loss"].idxmin(), "epoch"])
     metrics["epochs_run"] = len(history)
     meta = {  # arch, model_kwargs, in_chans, num_classes: from the model's own record (models.Arch)
