@@ -1,4 +1,4 @@
-"""Shared test helpers: the repository root and a way to call Snakemake on the project's workflow."""
+"""Shared test helpers: the repository root and ways to call Snakemake on the project's workflow."""
 
 from __future__ import annotations
 
@@ -50,6 +50,34 @@ def load_config(name: str = "config.yaml") -> dict:
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_keep_going(workdir: Path, cfg: dict, *targets: str) -> subprocess.CompletedProcess:
+    """Write ``cfg`` to ``workdir/study.yaml`` and run the workflow there on it with ``--keep-going`` (the
+    ``snakemake`` beside this Python, 2 cores, ``targets`` or all of them), with this checkout's ``src`` on
+    PYTHONPATH and no model hub; stdout and stderr captured apart as text, 600 s at most."""
+    write_config(workdir / "study.yaml", cfg)
+    return subprocess.run(
+        [
+            SNAKEMAKE,
+            "-s",
+            str(REPO / "Snakefile"),
+            *targets,
+            "--cores",
+            "2",
+            "--keep-going",
+            "--configfile",
+            "study.yaml",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"},
+    )
 
 
 @pytest.fixture(scope="session")

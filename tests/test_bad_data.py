@@ -7,15 +7,13 @@ target's preparation fails naming the file in its log and every job of the good 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import run_keep_going
 from PIL import Image
 
 from shortcut_psd.data.store import load_imageset
@@ -24,7 +22,6 @@ from shortcut_psd.errors import DataError
 from shortcut_psd.shortcut import build_sets
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def write_png(path: Path, seed: int, size: int = 16) -> Path:
@@ -214,24 +211,7 @@ def test_workflow_keeps_going_past_a_corrupt_target(tmp_path):
         evaluation={"bootstrap": 20},
     )
     cfg["finetune"].update(epochs=1)
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    proc = subprocess.run(
-        [
-            SNAKEMAKE,
-            "-s",
-            str(REPO / "Snakefile"),
-            "--cores",
-            "2",
-            "--keep-going",
-            "--configfile",
-            "study.yaml",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"},
-    )
+    proc = run_keep_going(tmp_path, cfg)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
 

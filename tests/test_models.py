@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+from test_train import one_torch_thread  # noqa: F401 - one_torch_thread: autouse
 
 from shortcut_psd.errors import ConfigError, ModelError
 from shortcut_psd.models import (
@@ -22,16 +23,6 @@ from shortcut_psd.models import (
 )
 
 ARCH = "test_resnet"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: identical numbers, and no OpenMP oversubscription when the 2 cores are shared
-    (with other jobs running, 2 threads made these tests about 8x slower than 1)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _backbone(state: dict) -> dict:

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import run_keep_going
 
 from shortcut_psd import study
 from shortcut_psd.config import load_yaml, prepare
@@ -38,7 +39,6 @@ from shortcut_psd.models import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
 
 
@@ -374,28 +374,9 @@ def test_workflow_refuses_a_malicious_file_init(tmp_path):
         artifacts={"tag": {"kind": "tag"}},
         prevalences=[0],
     )
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     psd = "res/psd/pretrained/mine/target/seed0/psd.npz"
     model = "res/finetune/mine/target/none/p0/seed0/model.pt"
-    proc = subprocess.run(
-        [
-            SNAKEMAKE,
-            "-s",
-            str(REPO / "Snakefile"),
-            psd,
-            model,
-            "--cores",
-            "2",
-            "--keep-going",
-            "--configfile",
-            "study.yaml",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
-    )
+    proc = run_keep_going(tmp_path, cfg, psd, model)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     for log in (

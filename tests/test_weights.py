@@ -74,6 +74,17 @@ def _radimagenet_file(tv: nn.Module, path):
     return nn.Sequential(*list(tv.children())[:9]).eval()
 
 
+def _file_init(path, layout: str, in_chans_data: int = 3, **spec):
+    """``build_init`` of a ``file`` init of the weights at ``path`` in ``layout`` (more init keys: ``spec``),
+    with a fresh 2-class head: ``(model, preprocessing, info)``."""
+    return build_init(
+        {"kind": "file", "path": str(path), "layout": layout, **spec},
+        arch=None,
+        num_classes=2,
+        in_chans_data=in_chans_data,
+    )
+
+
 def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model.forward_head(model.forward_features(x), pre_logits=True)
@@ -83,12 +94,7 @@ def test_radimagenet_layout_loads_and_matches_torchvision(tmp_path, tv_resnet50)
     path = tmp_path / "RadImageNet-ResNet50_notop.pth"
     reference = _radimagenet_file(tv_resnet50, path)
     torch.manual_seed(0)
-    model, prep, info = build_init(
-        {"kind": "file", "path": str(path), "layout": "radimagenet"},
-        arch=None,
-        num_classes=2,
-        in_chans_data=3,
-    )
+    model, prep, info = _file_init(path, "radimagenet")
     model.eval()
     assert info["arch"] == "resnet50" and info["layout"] == "radimagenet"
     assert info["missing"] == [] and info["unexpected"] == []
@@ -109,12 +115,7 @@ def test_radimagenet_layout_loads_and_matches_torchvision(tmp_path, tv_resnet50)
 def test_torchvision_layout_loads_and_matches_torchvision(tmp_path, tv_resnet50):
     path = tmp_path / "resnet50-0676ba61.pth"
     torch.save(tv_resnet50.state_dict(), path)
-    model, prep, info = build_init(
-        {"kind": "file", "path": str(path), "layout": "torchvision"},
-        arch=None,
-        num_classes=2,
-        in_chans_data=1,
-    )
+    model, prep, info = _file_init(path, "torchvision", in_chans_data=1)
     model.eval()
     assert info["arch"] == "resnet50" and sorted(info["dropped_head"]) == ["fc.bias", "fc.weight"]
     x01 = torch.rand(2, 3, 64, 64)
@@ -127,63 +128,33 @@ def test_torchvision_layout_loads_and_matches_torchvision(tmp_path, tv_resnet50)
     assert prep.mean == W.IMAGENET_MEAN and prep.std == W.IMAGENET_STD and prep.channel_order == "rgb"
     # the ResNet depth comes from the keys
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18.pth")
-    _, _, info18 = build_init(
-        {"kind": "file", "path": str(tmp_path / "resnet18.pth"), "layout": "torchvision"},
-        arch=None,
-        num_classes=2,
-        in_chans_data=3,
-    )
+    _, _, info18 = _file_init(tmp_path / "resnet18.pth", "torchvision")
     assert info18["arch"] == "resnet18"
 
 
 def test_a_file_in_another_layout_names_missing_and_unexpected_keys(tmp_path, tv_resnet50):
     torch.save(tv_resnet50.state_dict(), tmp_path / "tv.pth")
     with pytest.raises(ModelError, match=r"layout 'radimagenet'.*missing \(.*\).*unexpected \(.*\)") as err:
-        build_init(
-            {"kind": "file", "path": str(tmp_path / "tv.pth"), "layout": "radimagenet", "arch": "resnet50"},
-            arch=None,
-            num_classes=2,
-            in_chans_data=3,
-        )
+        _file_init(tmp_path / "tv.pth", "radimagenet", arch="resnet50")
     assert "bn1.running_mean" in str(err.value)  # named on both sides: missing (timm) and foreign (file)
     _radimagenet_file(tv_resnet50, tmp_path / "rad.pth")
     with pytest.raises(ModelError, match=r"missing \(.*\).*unexpected \(backbone\.") as err:
-        build_init(
-            {"kind": "file", "path": str(tmp_path / "rad.pth"), "layout": "torchvision", "arch": "resnet50"},
-            arch=None,
-            num_classes=2,
-            in_chans_data=3,
-        )
+        _file_init(tmp_path / "rad.pth", "torchvision", arch="resnet50")
     state = torch.load(tmp_path / "rad.pth", weights_only=True)
     state.pop("backbone.4.0.conv1.weight")
     state["backbone.9.weight"] = torch.zeros(2)
     torch.save(state, tmp_path / "rad_bad.pth")
     with pytest.raises(ModelError, match=r"layer1\.0\.conv1\.weight.*backbone\.9\.weight"):
-        build_init(
-            {"kind": "file", "path": str(tmp_path / "rad_bad.pth"), "layout": "radimagenet"},
-            arch=None,
-            num_classes=2,
-            in_chans_data=3,
-        )
+        _file_init(tmp_path / "rad_bad.pth", "radimagenet")
     with pytest.raises(ConfigError, match="unknown weights layout 'keras'"):
-        build_init(
-            {"kind": "file", "path": str(tmp_path / "rad.pth"), "layout": "keras"},
-            arch=None,
-            num_classes=2,
-            in_chans_data=3,
-        )
+        _file_init(tmp_path / "rad.pth", "keras")
 
 
 def test_keras_h5_is_recognised_and_refused(tmp_path):
     h5 = tmp_path / "RadImageNet-ResNet50_notop.h5"
     h5.write_bytes(W.HDF5_MAGIC + b"\0" * 64)
     with pytest.raises(ModelError, match="Keras/HDF5.*layout: radimagenet"):
-        build_init(
-            {"kind": "file", "path": str(h5), "layout": "radimagenet"},
-            arch=None,
-            num_classes=2,
-            in_chans_data=3,
-        )
+        _file_init(h5, "radimagenet")
     assert W.inspect_weights(h5)["layout"] == "keras-h5"
 
 
