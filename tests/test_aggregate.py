@@ -120,7 +120,13 @@ def test_tables_from_job_outputs(tmp_path):
         assert ((summary[f"{c}_lo"] >= 0) & (summary[f"{c}_hi"] <= 1)).all()
         assert (summary[f"{c}_lo"] <= summary[f"{c}_hi"]).all()
     assert ((summary["gap_lo"] >= -1) & (summary["gap_hi"] <= 1)).all()
-    assert set(summary["resampled"]) == {"seeds (3) x groups (8)"}
+    assert set(summary["resampled"]) == {
+        "seeds (3) x groups (8); t with 2 (seeds) and 7 (groups) df, logit (AUC) / atanh (gap) scale"
+    }
+    for c in ("auc_clean", "auc_iid", "auc_ood", "gap"):
+        assert (
+            (summary[f"{c}_lo"] <= summary[f"{c}_mean"]) & (summary[f"{c}_mean"] <= summary[f"{c}_hi"])
+        ).all()
     row = summary[(summary.init == "hi") & (summary.artifact == "hf") & (summary.prevalence == 1)].iloc[0]
     g = auc[(auc.init == "hi") & (auc.artifact == "hf") & (auc.prevalence == 1)]["gap"]
     assert row["gap_mean"] == pytest.approx(g.mean())
@@ -128,6 +134,9 @@ def test_tables_from_job_outputs(tmp_path):
     assert tests["p_value"].isna().all() and tests["min_p"].eq(0.1).all()
     assert tests["note"].str.contains("smallest attainable p of 0.1").all()
     assert ((tests["diff_lo"] <= tests["diff"]) & (tests["diff"] <= tests["diff_hi"])).all()
+    assert set(tests["resampled"]) == {
+        "seeds (3 vs 3) x groups (8); t with 2, 2 (seeds) and 7 (groups) df, raw scale"
+    }
     # question 3: aligned cells have the larger gaps -> positive within-artifact statistic
     assert len(table) == 9 and len(per_seed) == 9 * 3 * 2  # two windows recorded
     prim = assoc[(assoc.primary) & (assoc.measure == "cosine") & (assoc.prevalence == 1)]

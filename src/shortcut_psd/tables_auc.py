@@ -1,8 +1,8 @@
-"""AUC tables: every scored model's AUCs and shortcut gap, their means per condition with intervals that
-resample seeds and groups of test images (:mod:`shortcut_psd.clustered`), and the gap differences between
-inits (tables ``auc``, ``auc_summary`` and ``init_tests``). The inference is defined in
-docs/DEFINITIONS.md, "Statistics" (the test sets and the gap: docs/DEFINITIONS.md, "Shortcut protocol"); a
-p-value is printed only where the design can reach ``alpha``.
+"""AUC tables: every scored model's AUCs and shortcut gap, their means per condition with t intervals whose
+terms are the seed-to-seed and the test-group (bootstrap) variance (:mod:`shortcut_psd.clustered`), and the
+gap differences between inits (tables ``auc``, ``auc_summary`` and ``init_tests``). The inference is
+defined in docs/DEFINITIONS.md, "Statistics" (the test sets and the gap: docs/DEFINITIONS.md, "Shortcut
+protocol"); a p-value is printed only where the design can reach ``alpha``.
 
 Torch-free. Files read (:mod:`shortcut_psd.layout`): ``eval_metrics``; the readers take a results folder or a
 job's :class:`~shortcut_psd.layout.Inputs`.
@@ -110,42 +110,66 @@ def _replicates(records: Sequence[Mapping[str, Any]], *, n_boot: int, seed: int)
     return out
 
 
-def _resampled(n_seeds: int, n_groups: int, grouped: bool) -> str:
+# Scale of each summarised statistic's interval (clustered.seed_group_t_interval).
+SCALES = {"clean": "logit", "iid": "logit", "ood": "logit", "gap": "atanh"}
+
+
+def _resampled(n_seeds: int | Sequence[int], n_groups: int, grouped: bool, scale: str) -> str:
+    """The ``resampled`` column: the units whose variation the interval holds, the t degrees of freedom of
+    each term and the scale (``n_seeds``: one count, or one per init for a difference)."""
+    ns = [int(n_seeds)] if isinstance(n_seeds, (int, np.integer)) else [int(n) for n in n_seeds]
     unit = f"groups ({n_groups})" if grouped else f"images ({n_groups})"
-    if n_seeds > 1:
-        return f"seeds ({n_seeds}) x {unit}"
-    return f"{unit}; 1 seed, so seed-to-seed variation is not in the interval"
+    seeds = " vs ".join(str(n) for n in ns)
+    seed_dfs = [str(n - 1) for n in ns if n > 1]
+    terms = [f"{', '.join(seed_dfs)} (seeds)"] if seed_dfs else []
+    terms += [f"{n_groups - 1} ({unit.split()[0]})"] if n_groups >= 2 else []
+    if not terms:
+        return "none: 1 seed and 1 test group, so no interval"
+    head = f"seeds ({seeds}) x {unit}" if seed_dfs else unit
+    text = f"{head}; t with {' and '.join(terms)} df, {scale} scale"
+    if n_groups < 2:
+        text += "; 1 test group, so group-to-group variation is not in the interval"
+    if not seed_dfs:
+        text += "; 1 seed, so seed-to-seed variation is not in the interval"
+    elif min(ns) < 2:
+        text += "; 1 seed in one init, so its seed-to-seed variation is not in the interval"
+    return text
 
 
 def auc_summary(
     records: Sequence[Mapping[str, Any]], *, n_boot: int = 2000, seed: int = 0, ci: float = 0.95
 ) -> tuple[pd.DataFrame, dict]:
     """Per condition (init, target, artifact, p): the mean over seeds of each AUC and of the gap, with a
-    percentile interval that resamples seeds and test groups (:func:`clustered.seed_group_replicates`).
+    two-term t interval for seeds and test groups (:func:`clustered.seed_group_t_interval`; logit scale
+    for AUCs, atanh for the gap; docs/DEFINITIONS.md, "Statistics"). The group term's variance comes from
+    ``n_boot`` group resamples shared by every seed of a target (:func:`_replicates`).
 
-    Returns the table and the replicates per condition (used by :func:`init_tests`).
+    Returns the table and the replicates: ``conditions`` maps a condition and statistic to its per-seed
+    group-resample replicates ``(S, n_boot)``, ``per_model`` holds each model's (used by
+    :func:`init_tests`).
     """
     reps = _replicates(records, n_boot=n_boot, seed=seed)
     conds: dict[tuple, list] = {}
     for key in sorted(reps):
         conds.setdefault(key[:4], []).append(key)
     rows, cond_reps = [], {}
-    for c_index, (cond, keys) in enumerate(sorted(conds.items())):
-        rng = np.random.default_rng([seed, 1, c_index])
+    for cond, keys in sorted(conds.items()):
         row: dict[str, Any] = dict(zip(("init", "target", "artifact", "prevalence"), cond, strict=True))
         cond_reps[cond] = {}
+        first = reps[keys[0]]
         for s in (*TEST_SETS, "gap"):
             name = f"auc_{s}" if s != "gap" else "gap"
             per_seed = np.stack([reps[k]["reps"][s] for k in keys])
-            r = clustered.seed_group_replicates(per_seed, rng)
-            cond_reps[cond][s] = r
-            lo, hi = clustered.percentile_interval(r, ci)
-            row[f"{name}_mean"] = float(np.nanmean([reps[k]["point"][s] for k in keys]))
+            point = np.array([reps[k]["point"][s] for k in keys], dtype=np.float64)
+            cond_reps[cond][s] = per_seed
+            lo, hi = clustered.seed_group_t_interval(point, per_seed, first["n_groups"], ci, scale=SCALES[s])
+            row[f"{name}_mean"] = float(np.nanmean(point))
             row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
-        first = reps[keys[0]]
         row["n_seeds"] = len(keys)
         row["n_groups"] = first["n_groups"]
-        row["resampled"] = _resampled(len(keys), first["n_groups"], first["grouped"])
+        row["resampled"] = _resampled(
+            len(keys), first["n_groups"], first["grouped"], "logit (AUC) / atanh (gap)"
+        )
         rows.append(row)
     return pd.DataFrame(rows), {"conditions": cond_reps, "per_model": reps}
 
@@ -187,8 +211,9 @@ def init_tests(
 ) -> pd.DataFrame:
     """Gap differences between inits per (target, artifact, p > 0).
 
-    ``diff`` = mean gap of ``init_a`` minus that of ``init_b``; its interval resamples each init's seeds
-    independently and the test groups once for both (they share the test images). The permutation test
+    ``diff`` = mean gap of ``init_a`` minus that of ``init_b``; its interval is a t interval with one term
+    per init's seeds and one for the test groups, shared by both inits (they score the same test images):
+    :func:`clustered.seed_group_t_difference`, docs/DEFINITIONS.md, "Statistics". The permutation test
     between the two sets of seeds (:func:`stats.permutation_test`, Holm within each (target, artifact, p))
     is printed only where its smallest attainable p, ``2 / C(n_a + n_b, n_a)``, is at most ``alpha``.
     """
@@ -197,19 +222,19 @@ def init_tests(
         return pd.DataFrame(columns=INIT_TEST_COLUMNS)
     per_model = replicates["per_model"]
     rows = []
-    for f_index, ((t, a, p), group) in enumerate(
-        sub.groupby(["target", "artifact", "prevalence"], sort=True)
-    ):
+    for (t, a, p), group in sub.groupby(["target", "artifact", "prevalence"], sort=True):
         family = []
-        rng = np.random.default_rng([seed, 2, f_index])
         seeds_of = {i: sorted(g["seed"].astype(int)) for i, g in group.groupby("init", sort=True)}
         for ia, ib in itertools.combinations(sorted(seeds_of), 2):
             ga = group[group["init"] == ia]["gap"].to_numpy(float)
             gb = group[group["init"] == ib]["gap"].to_numpy(float)
-            ra = np.stack([per_model[(ia, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ia]])
-            rb = np.stack([per_model[(ib, t, a, float(p), s)]["reps"]["gap"] for s in seeds_of[ib]])
-            diff_reps = clustered.seed_group_replicates(ra, rng) - clustered.seed_group_replicates(rb, rng)
-            lo, hi = clustered.percentile_interval(diff_reps, ci)
+            ma = [per_model[(ia, t, a, float(p), s)] for s in seeds_of[ia]]
+            mb = [per_model[(ib, t, a, float(p), s)] for s in seeds_of[ib]]
+            # the same gaps in seed order, next to their group-resample replicates
+            pa, pb = (np.array([m["point"]["gap"] for m in ms], dtype=np.float64) for ms in (ma, mb))
+            ra, rb = (np.stack([m["reps"]["gap"] for m in ms]) for ms in (ma, mb))
+            ref = ma[0]
+            lo, hi = clustered.seed_group_t_difference(pa, ra, pb, rb, ref["n_groups"], ci)
             min_p = min_two_sample_p(len(ga), len(gb))
             row = {
                 "target": t,
@@ -226,11 +251,7 @@ def init_tests(
                 "min_p": min_p,
                 "n_a": len(ga),
                 "n_b": len(gb),
-                "resampled": _resampled(
-                    min(len(ga), len(gb)),
-                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["n_groups"],
-                    per_model[(ia, t, a, float(p), seeds_of[ia][0])]["grouped"],
-                ),
+                "resampled": _resampled((len(ga), len(gb)), ref["n_groups"], ref["grouped"], "raw"),
                 "note": "",
             }
             if np.isfinite(min_p) and min_p <= alpha:
