@@ -189,11 +189,8 @@ def test_every_table_is_well_formed(smoke):
     # 3 inits x 2 artifacts x {0, 1} x 2 seeds, p = 0 models scored on every artifact
     assert len(auc) == 3 * 2 * 2 * 2
     summ = pd.read_csv(results / "tables" / "auc_summary.csv")
-    for c in (
-        "auc_clean",
-        "auc_iid",
-        "auc_ood",
-    ):  # intervals inside the AUC's range (t interval on the logit scale)
+    # intervals inside the AUC's range (a t interval on the logit scale)
+    for c in ("auc_clean", "auc_iid", "auc_ood"):
         assert summ[f"{c}_lo"].between(0, 1).all() and summ[f"{c}_hi"].between(0, 1).all(), c
     assert summ["resampled"].str.startswith("seeds (2) x groups (").all()
     tests = pd.read_csv(results / "tables" / "init_tests.csv")
