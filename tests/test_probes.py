@@ -206,6 +206,7 @@ def _fake_run(rng, labels, nb=4, n_boot=30):
         "rep_clean": np.clip(clean[:, None] + rng.normal(0, 0.05, (m, n_boot)), 0, 1),
         "rep_remove": np.clip(remove[:, None, :] + rng.normal(0, 0.3, (m, n_boot, nb)), 0, 1),
         "rep_keep": np.clip(rng.uniform(0.4, 0.9, (m, n_boot, nb)) * 1.3, 0, 1),
+        "n_groups": np.asarray(6),
     }
 
 
@@ -215,13 +216,15 @@ def test_probe_tables_intervals_in_range_and_no_p_for_relations():
     rng = np.random.default_rng(0)
     labels = ["pretrained", "none/p0", "tag/p1"]
     runs = {("a", "t", s): _fake_run(rng, labels) for s in (0, 1, 2)}
-    table = pt.band_reliance_table(runs, ci=0.95, seed=0)
+    table = pt.band_reliance_table(runs, ci=0.95)
     assert len(table) == 3 * 4 and (table["n_seeds"] == 3).all()
     assert table[["reliance_lo", "reliance_hi"]].stack().between(-1, 1).all()
     assert table[["auc_keep_lo", "auc_keep_hi"]].stack().between(0, 1).all()
     assert (table["reliance_lo"] <= table["reliance"] + 1e-9).all()
+    assert (table["reliance"] <= table["reliance_hi"] + 1e-9).all()
+    assert table["resampled"].eq("seeds (3, t 2 df) x groups (6, t 5 df)").all()
     one = pt.band_reliance_table({("a", "t", 0): runs[("a", "t", 0)]})
-    assert one["resampled"].eq("groups (one seed)").all()
+    assert one["resampled"].eq("groups (6, t 5 df); one seed").all()
     views = {
         ("a", "t", "before"): {
             "model": "pretrained",

@@ -19,13 +19,13 @@ Torch-free (the analysis environment imports it). Definitions (docs/DEFINITIONS.
   percentile interval too narrow with few units; the coverage tests in ``tests/test_clustered.py`` failed
   at 0.88 with ``n`` draws and 5 seeds). Percentile intervals of an AUC stay in [0, 1].
 - **Seeds x groups.** A condition (init, target, artifact, p) is trained with several seeds and scored on
-  the same test images (a crossed design: the same group resamples serve every seed). The percentile
-  bootstrap over both (:func:`seed_group_replicates`: seeds drawn with replacement, groups drawn once per
-  replicate) is kept for the probe tables. The AUC tables use :func:`seed_group_t_interval` instead: a
-  two-term t interval ``m -/+ sqrt(t_{S-1}^2 V_S + t_{G-1}^2 V_G)``, with ``V_S`` the seed-to-seed
+  the same test images (a crossed design: the same group resamples serve every seed). The AUC and probe
+  tables use :func:`seed_group_t_interval`: a two-term t interval ``m -/+ sqrt(t_{S-1}^2 V_S + t_{G-1}^2 V_G)``, with ``V_S`` the seed-to-seed
   variance of the mean and ``V_G`` the group-bootstrap variance of the seed mean, formed on the logit
-  (AUC) or atanh (gap) scale. With 2-5 seeds the percentile bootstrap covered 0.80-0.94 at nominal 0.95
-  in simulation (0.80-0.91 with 2 seeds), the t interval 0.93-0.99 (docs/DEFINITIONS.md, "Statistics").
+  (AUC) or atanh (gap) scale. With 2-5 seeds the percentile bootstrap over both (seeds drawn with
+  replacement, groups once per replicate) covered 0.80-0.94 at nominal 0.95 in simulation (0.80-0.91 with
+  2 seeds), the t interval 0.93-0.99 (docs/DEFINITIONS.md, "Statistics"); the tests keep the old method
+  as a reference that must fail where the new one passes.
 
 scipy.stats.bootstrap resamples one axis of independent observations; it has no cluster or crossed
 resampling, which is why the resampling is written here (tests compare it with exact enumeration and
@@ -45,7 +45,6 @@ __all__ = [
     "cluster_resamples",
     "weighted_auc",
     "auc_interval",
-    "seed_group_replicates",
     "seed_group_t_interval",
     "seed_group_t_difference",
     "percentile_interval",
@@ -230,24 +229,6 @@ def auc_interval(
     return out
 
 
-def seed_group_replicates(per_seed: Any, rng: np.random.Generator) -> np.ndarray:
-    """Replicates of a mean over seeds under the seeds x groups bootstrap.
-
-    ``per_seed`` ``(S, B)``: column ``b`` holds each seed's statistic under the ``b``-th group resample
-    (the same group weights for every seed). Replicate ``b`` draws ``S - 1`` seeds with replacement (see
-    the module docstring) and averages their column-``b`` values; with ``S == 1`` it is the group resample
-    alone, with ``S == 2`` one seed's value. Returns ``(B,)``.
-    """
-    v = np.asarray(per_seed, dtype=np.float64)
-    if v.ndim != 2 or v.shape[0] == 0:
-        raise ValueError(f"per_seed must be (seeds, replicates); got shape {v.shape}")
-    n_seeds, n_boot = v.shape
-    if n_seeds == 1:
-        return v[0].copy()
-    idx = rng.integers(0, n_seeds, size=(n_boot, n_seeds - 1))
-    return v[idx, np.arange(n_boot)[:, None]].mean(axis=1)
-
-
 _SCALE_BOUNDS = {"logit": (0.0, 1.0), "atanh": (-1.0, 1.0), "raw": (-np.inf, np.inf)}
 
 
@@ -344,7 +325,7 @@ def seed_group_t_interval(
     [0, 1], [-1, 1], none). The result always holds ``m`` and lies inside the scale's range. NaN, NaN
     when there is no seed, no usable term (one seed and one group) or fewer than two finite resamples.
 
-    Why not the percentile bootstrap of :func:`seed_group_replicates`: with 2-5 seeds it covered
+    Why not the percentile bootstrap over seeds and groups: with 2-5 seeds it covered
     0.80-0.94 at nominal 0.95 in simulation, this interval 0.93-0.99 (docs/DEFINITIONS.md,
     "Statistics"; tested in ``tests/test_clustered.py``).
     """

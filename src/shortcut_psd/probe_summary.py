@@ -6,8 +6,9 @@ per-job ``probes.npz`` files and, through :mod:`shortcut_psd.layout` (a results 
 ``artifact_psd`` (the artifact's own band) and ``eval_metrics`` (shortcut gap). The registered tables of
 rule ``probes_report`` (:mod:`shortcut_psd.probe_tables`) call these functions.
 
-Intervals resample seeds and the groups of probe images together (``clustered.seed_group_replicates``: every
-seed's job drew the same group resamples, because the probe images and the bootstrap seed are shared).
+Intervals have a seed term and a group term (``clustered.seed_group_t_interval``, the AUC tables' interval:
+every seed's job drew the same group resamples of the probe images, because the images and the bootstrap
+seed are shared), on the atanh scale for a reliance (a difference of AUCs) and the logit scale for an AUC.
 Rank correlations across bands are descriptions: bands of one model are neither independent nor
 exchangeable, so no p-value is given (``note`` says so).
 """
@@ -23,7 +24,7 @@ import pandas as pd
 
 from shortcut_psd import layout
 from shortcut_psd.aggregate import read_curve
-from shortcut_psd.clustered import percentile_interval, seed_group_replicates
+from shortcut_psd.clustered import seed_group_t_interval
 from shortcut_psd.errors import DataError
 from shortcut_psd.io import read_json
 from shortcut_psd.layout import Inputs, Layout
@@ -67,7 +68,7 @@ def _band_cols(bands: np.ndarray, j: int) -> dict[str, Any]:
 
 
 def reliance_summary(
-    runs: Sequence[Mapping[str, np.ndarray]], label: str, *, ci: float, seed: int
+    runs: Sequence[Mapping[str, np.ndarray]], label: str, *, ci: float
 ) -> dict[str, np.ndarray] | None:
     """Mean over seeds of one model's band metrics and seeds x groups intervals of its reliance and of its
     keep-only AUC; None when no run holds ``label``."""
@@ -75,27 +76,50 @@ def reliance_summary(
     rows = [(r, i) for r, i in rows if i is not None]
     if not rows:
         return None
-    rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"n_seeds": len(rows), "bands": np.asarray(rows[0][0]["bands"])}
-    for k in ("auc_clean", "acc_clean", "auc_remove", "auc_keep", "acc_remove", "acc_keep"):
-        out[k] = np.mean([r[k][i] for r, i in rows], axis=0)
+    per_seed = {k: np.stack([np.asarray(r[k][i]) for r, i in rows]) for k in BAND_METRICS}
+    for k in BAND_METRICS:
+        out[k] = per_seed[k].mean(axis=0)
     out["reliance"] = out["auc_clean"] - out["auc_remove"]
     nb = len(out["bands"])
     lo_r, hi_r, lo_k, hi_k = (np.full(nb, np.nan) for _ in range(4))
+    n_groups = _n_groups(rows)
     if rows[0][0]["rep_clean"].shape[-1] > 0:
         rel = np.stack([r["rep_clean"][i][:, None] - r["rep_remove"][i] for r, i in rows])  # (S, B, nb)
         keep = np.stack([r["rep_keep"][i] for r, i in rows])
+        rel_point = per_seed["auc_clean"][:, None] - per_seed["auc_remove"]  # (S, nb)
         for j in range(nb):
-            lo_r[j], hi_r[j] = percentile_interval(seed_group_replicates(rel[:, :, j], rng), ci)
-            lo_k[j], hi_k[j] = percentile_interval(seed_group_replicates(keep[:, :, j], rng), ci)
-    out.update(reliance_lo=np.clip(lo_r, -1, 1), reliance_hi=np.clip(hi_r, -1, 1))
-    out.update(auc_keep_lo=np.clip(lo_k, 0, 1), auc_keep_hi=np.clip(hi_k, 0, 1))
-    out["resampled"] = "seeds x groups" if len(rows) > 1 else "groups (one seed)"
+            lo_r[j], hi_r[j] = seed_group_t_interval(
+                rel_point[:, j], rel[:, :, j], n_groups, ci, scale="atanh"
+            )
+            lo_k[j], hi_k[j] = seed_group_t_interval(
+                per_seed["auc_keep"][:, j], keep[:, :, j], n_groups, ci, scale="logit"
+            )
+    out.update(reliance_lo=lo_r, reliance_hi=hi_r, auc_keep_lo=lo_k, auc_keep_hi=hi_k)
+    groups = f"groups ({n_groups}, t {n_groups - 1} df)"
+    out["resampled"] = (
+        f"seeds ({len(rows)}, t {len(rows) - 1} df) x {groups}" if len(rows) > 1 else f"{groups}; one seed"
+    )
     return out
 
 
+BAND_METRICS = ("auc_clean", "acc_clean", "auc_remove", "auc_keep", "acc_remove", "acc_keep")
+
+
+def _n_groups(rows: Sequence[tuple[Mapping[str, np.ndarray], int]]) -> int:
+    """Groups of the probe images (the same for every seed: they share the probe images)."""
+    counts = {int(r["n_groups"]) for r, _ in rows if "n_groups" in r}
+    if len(counts) > 1:
+        raise DataError(
+            f"the seeds' probe images came in different numbers of groups {sorted(counts)}; rerun them"
+        )
+    if counts:
+        return counts.pop()
+    raise DataError("probes.npz holds no n_groups (written by an older version); rerun the probes jobs")
+
+
 def band_reliance_table(
-    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]], *, ci: float = 0.95, seed: int = 0
+    runs: Mapping[tuple[str, str, int], Mapping[str, np.ndarray]], *, ci: float = 0.95
 ) -> pd.DataFrame:
     """One row per (init, target, model, band): mean over seeds and intervals (see module doc)."""
     recs = []
@@ -103,7 +127,7 @@ def band_reliance_table(
         these = [runs[k] for k in sorted(runs) if k[:2] == (init, target)]
         labels = list(dict.fromkeys(str(v) for r in these for v in r["labels"]))
         for label in labels:
-            s = reliance_summary(these, label, ci=ci, seed=seed)
+            s = reliance_summary(these, label, ci=ci)
             if s is None:
                 continue
             for j in range(len(s["bands"])):
@@ -253,7 +277,6 @@ def artifact_band_table(
     artifact_seeds: Mapping[int, int],
     p0_models: Mapping[str, str],
     ci: float = 0.95,
-    seed: int = 0,
 ) -> pd.DataFrame:
     """For each artifact: its own band (the band holding the largest share of its PSD, averaged over the
     artifact seeds used), and for each model trained with it (p = 0: the model that never saw it, whose
@@ -282,7 +305,7 @@ def artifact_band_table(
             if p0 in labels:
                 models = [p0, *models]
             for label in models:
-                s = reliance_summary(these, label, ci=ci, seed=seed)
+                s = reliance_summary(these, label, ci=ci)
                 p = label.split("/p")[-1]
                 gaps = _gap(r, init, target, a, p, seeds)
                 recs.append(

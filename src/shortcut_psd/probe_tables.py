@@ -52,7 +52,7 @@ class ProbeStudy:
     def __init__(self, files: Inputs, params: Mapping[str, Any]) -> None:
         self.files = files
         self.params = params
-        self.ci, self.seed = params["stats"]["ci"], params["stats"]["seed"]
+        self.ci = params["stats"]["ci"]
         model = layout.after_model(params["p0_models"])
         #: the label of the model that stands for an init after fine-tuning
         self.after = f"{model}/p0" if model is not None else None
@@ -67,7 +67,7 @@ class ProbeStudy:
 
     @cached_property
     def reliance(self) -> pd.DataFrame:
-        return band_reliance_table(self.runs, ci=self.ci, seed=self.seed)
+        return band_reliance_table(self.runs, ci=self.ci)
 
 
 @table("probe_band_reliance", rule="probes_report", needs=("probes",))
@@ -90,7 +90,6 @@ def table_probe_artifact_band(study: ProbeStudy) -> pd.DataFrame:
         artifact_seeds={int(k): int(v) for k, v in p["artifact_seeds"].items()},
         p0_models=p["p0_models"],
         ci=study.ci,
-        seed=study.seed,
     )
 
 

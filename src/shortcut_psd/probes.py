@@ -241,8 +241,8 @@ def band_reliance(
     pc = torch.cat(clean).numpy()
     pf = torch.cat(filt, dim=1).numpy()
     weights = None
+    codes, n_groups = group_codes(groups, len(y))
     if n_boot > 0:
-        codes, n_groups = group_codes(groups, len(y))
         weights = cluster_resamples(codes, n_groups, n_boot, np.random.default_rng(seed))
     auc_c, acc_c, rep_c = _metrics(pc, y, weights)
     res = [_metrics(pf[j], y, weights) for j in range(2 * nb)]
@@ -258,6 +258,7 @@ def band_reliance(
         "rep_remove": np.stack([r[2] for r in res[:nb]], axis=-1),
         "rep_keep": np.stack([r[2] for r in res[nb:]], axis=-1),
         "n_images": len(y),
+        "n_groups": n_groups,
     }
     out["reliance"] = out["auc_clean"] - out["auc_remove"]
     return out
@@ -391,6 +392,7 @@ def stack_results(labels: Sequence[str], results: Sequence[Mapping[str, Any]]) -
         "labels": np.asarray(list(labels)),
         "bands": np.asarray(first["bands"], dtype=np.float64),
         "n_images": np.asarray(first["n_images"]),
+        "n_groups": np.asarray(first["n_groups"]),
     }
     for k in BAND_KEYS + REP_KEYS:
         arrays[k] = np.stack([np.asarray(r["bands"][k], dtype=np.float64) for r in results])
