@@ -6,7 +6,7 @@ per-job ``probes.npz`` files and, through :mod:`shortcut_psd.layout` (a results 
 ``artifact_psd`` (the artifact's own band) and ``eval_metrics`` (shortcut gap). The registered tables of
 rule ``probes_report`` (:mod:`shortcut_psd.probe_tables`) call these functions.
 
-Intervals have a seed term and a group term (``clustered.seed_group_t_interval``, the AUC tables' interval:
+Intervals have a seed term and a group term (``seed_intervals.seed_group_t_interval``, the AUC tables' interval:
 every seed's job drew the same group resamples of the probe images, because the images and the bootstrap
 seed are shared), on the atanh scale for a reliance (a difference of AUCs) and the logit scale for an AUC.
 Rank correlations across bands are descriptions: bands of one model are neither independent nor
