@@ -282,3 +282,25 @@ def test_split_modules_keep_every_name():
     assert D.model_scalars is dynamics_scalars.model_scalars
     assert D.snapshot_params is dynamics_schedule.snapshot_params
     assert D.summarise is dynamics_summary.summarise
+
+
+def test_centroid_figure_counts_each_seed_once():
+    """Fine-tuning's centroid curve is the shared clean model's: an artifact's own p = 0 model (photon noise)
+    shares the seeds, so taking it too would double the units the band's t interval treats as independent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from shortcut_psd import dynamics_plots
+
+    rng = np.random.default_rng(0)
+    freqs = np.linspace(0.05, 0.5, 8)
+
+    def snap(phase, artifact, seed):
+        return {"phase": phase, "init": "photos", "artifact": artifact, "prevalence": "0", "seed": seed,
+                "steps": np.arange(4), "freqs": freqs, "curves": rng.random((4, 8))}  # fmt: skip
+
+    snaps = [snap("finetune", a, s) for a in ("none", "photon_noise") for s in (0, 1)]
+    snaps += [snap("pretrain", "none", s) for s in (0, 1)]
+    fig = dynamics_plots.centroid_curves(snaps, ci=0.95)
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert labels == ["photos (n=2)", "photos (n=2)"], labels

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from shortcut_psd.config.grid import CLEAN
 from shortcut_psd.dynamics import mean_trajectory
 
 
@@ -64,13 +65,19 @@ def heatmap(snaps: Sequence[Mapping[str, Any]]):
 
 
 def centroid_curves(snaps: Sequence[Mapping[str, Any]], *, ci: float):
-    """Spectral centroid over steps per init (mean over seeds, Student t band over seeds), one panel per phase."""
+    """Spectral centroid over steps per init (mean over seeds, Student t band over seeds), one panel per phase;
+    fine-tuning shows the shared clean model (artifact ``none``, p = 0)."""
     plt = _plt()
     phases = sorted({s["phase"] for s in snaps}) or ["finetune"]
     fig, axes = plt.subplots(1, len(phases), figsize=(4.2 * len(phases), 3.2), squeeze=False)
     for ax, phase in zip(axes[0], phases, strict=True):
+        # fine-tuning: the shared clean model only; an artifact's own p = 0 model shares its seeds (the same
+        # init and subsample), so counting it too would double the seeds an interval treats as independent
         sel = [
-            s for s in snaps if s["phase"] == phase and (phase == "pretrain" or float(s["prevalence"]) == 0)
+            s
+            for s in snaps
+            if s["phase"] == phase
+            and (phase == "pretrain" or (float(s["prevalence"]) == 0 and s["artifact"] == CLEAN))
         ]
         for (init,), members in _groups(sel, ["init"]).items():
             steps, mean, lo, hi = mean_trajectory(members, "centroid", ci=ci)
