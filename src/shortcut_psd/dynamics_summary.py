@@ -14,15 +14,14 @@ import numpy as np
 import pandas as pd
 
 from shortcut_psd.dynamics_scalars import centroids
-
-#: the largest radial frequency of a 2-D DFT bin, cycles/pixel (the corner, (0.5, 0.5))
-FREQ_MAX = float(np.sqrt(0.5))
+from shortcut_psd.freqgrid import MAX_RADIUS_CPP
+from shortcut_psd.seed_intervals import seed_t_interval
 
 
 def scalar_range(quantity: str, steps: tuple[float, float] | None = None) -> tuple[float, float]:
     """The range a per-model scalar's mean can take: a step (``onset_*``, ``step_*``) in ``steps`` (first,
     last snapshot step; ``[0, inf)`` when not given), a share change in [-1, 1], ``shortcut_first`` in
-    [0, 1], a centroid in ``[0, FREQ_MAX]`` (cycles/pixel); anything else unbounded."""
+    [0, 1], a centroid in ``[0, MAX_RADIUS_CPP]`` (cycles/pixel); anything else unbounded."""
     if quantity.startswith(("onset_", "step_")):
         return (float(steps[0]), float(steps[1])) if steps is not None else (0.0, float("inf"))
     if quantity.startswith("share_change_"):
@@ -30,27 +29,14 @@ def scalar_range(quantity: str, steps: tuple[float, float] | None = None) -> tup
     if quantity == "shortcut_first":
         return 0.0, 1.0
     if quantity.startswith("centroid_"):
-        return 0.0, FREQ_MAX
+        return 0.0, MAX_RADIUS_CPP
     return float("-inf"), float("inf")
-
-
-def t_interval(v: np.ndarray, ci: float, bounds: tuple[float, float]) -> tuple[float, float]:
-    """``mean +- t_{S-1, (1 + ci) / 2} sd / sqrt(S)`` over the ``S`` rows of ``v`` (axis 0), clipped to
-    ``bounds``: the seed is the unit, and with 2-10 seeds a percentile bootstrap of the mean (normal
-    quantiles, never beyond the seeds' own range) covers far below its nominal level
-    (docs/DEFINITIONS.md, "Statistics"; tests/test_dynamics_calibration.py)."""
-    from scipy.stats import t
-
-    n = v.shape[0]
-    m = v.mean(axis=0)
-    half = t.ppf((1 + ci) / 2, n - 1) * v.std(axis=0, ddof=1) / np.sqrt(n)
-    return np.clip(m - half, *bounds), np.clip(m + half, *bounds)
 
 
 def seed_interval(
     values: Sequence[float], *, ci: float, bounds: tuple[float, float] = (float("-inf"), float("inf"))
 ) -> tuple[float, float, float, str]:
-    """Mean over seeds and a Student t interval (:func:`t_interval`) clipped to ``bounds``.
+    """Mean over seeds and a Student t interval (:func:`~shortcut_psd.seed_intervals.seed_t_interval`) clipped to ``bounds``.
 
     Returns ``(mean, lo, hi, resampled)``; with fewer than two finite seeds the interval is NaN and
     ``resampled`` says that seed variation is absent.
@@ -61,7 +47,7 @@ def seed_interval(
         return float("nan"), float("nan"), float("nan"), "none (no finite value)"
     if v.size == 1:
         return float(v[0]), float("nan"), float("nan"), "none (one seed: seed variation absent)"
-    lo, hi = t_interval(v, ci, bounds)
+    lo, hi = seed_t_interval(v, ci, bounds)
     return float(v.mean()), float(lo), float(hi), f"seeds ({v.size}, Student t with {v.size - 1} df)"
 
 
@@ -146,7 +132,7 @@ def mean_trajectory(snaps: Sequence[Mapping[str, Any]], key: str, *, ci: float):
     """Mean over models (seeds) of ``key`` per step on the steps all of them share, with a seed band.
 
     ``key``: ``centroid``, ``gap``, ``auc_clean``, or ``curves`` (mean only; the band is None). Returns
-    ``(steps, mean, lo, hi)``; the band is the Student t interval over seeds per step (:func:`t_interval`;
+    ``(steps, mean, lo, hi)``; the band is the Student t interval over seeds per step (:func:`~shortcut_psd.seed_intervals.seed_t_interval`;
     None with one seed).
     """
 
@@ -164,6 +150,6 @@ def mean_trajectory(snaps: Sequence[Mapping[str, Any]], key: str, *, ci: float):
     mean = v.mean(axis=0)
     if key == "curves" or len(snaps) < 2:
         return np.asarray(common), mean, None, None
-    bounds = {"gap": (-1.0, 1.0), "auc_clean": (0.0, 1.0)}.get(key, (0.0, FREQ_MAX))
-    lo, hi = t_interval(v, ci, bounds)
+    bounds = {"gap": (-1.0, 1.0), "auc_clean": (0.0, 1.0)}.get(key, (0.0, MAX_RADIUS_CPP))
+    lo, hi = seed_t_interval(v, ci, bounds)
     return np.asarray(common), mean, lo, hi

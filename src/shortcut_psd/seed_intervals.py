@@ -1,4 +1,4 @@
-"""Intervals of a mean over seeds that share resampled test groups: a seed term and a group term.
+"""Student t intervals of a mean over seeds: the seed term alone, or with a test-group term.
 
 Torch-free. Definitions and the simulations behind them: docs/DEFINITIONS.md, "Statistics" (a condition's
 AUC, between inits). :func:`seed_group_t_interval` serves the AUC tables (``auc_summary``) and the probe
@@ -6,7 +6,8 @@ tables; :func:`seed_group_t_difference` the differences between inits (``init_te
 resamples come from :func:`shortcut_psd.clustered.cluster_resamples`; both functions are re-exported by
 :mod:`shortcut_psd.clustered`. A percentile bootstrap over seeds and groups covered 0.80-0.94 at nominal
 0.95 with 2-5 seeds in simulation, because it treats a variance estimated from 2-5 seeds as known; these
-t intervals covered 0.93-0.99 (``tests/test_clustered.py``).
+t intervals covered 0.93-0.99 (``tests/test_clustered.py``). :func:`seed_t_interval`, the seed term
+alone, serves the learning-order summaries (docs/DEFINITIONS.md, "Learning order").
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["seed_group_t_interval", "seed_group_t_difference"]
+__all__ = ["seed_t_interval", "seed_group_t_interval", "seed_group_t_difference"]
 
 
 _SCALE_BOUNDS = {"logit": (0.0, 1.0), "atanh": (-1.0, 1.0), "raw": (-np.inf, np.inf)}
@@ -85,6 +86,20 @@ def _on_scale(m: float, h: float, scale: str, bounds: tuple[float, float] | None
     else:
         lo, hi = float(np.clip(m - h, lo_b, hi_b)), float(np.clip(m + h, lo_b, hi_b))
     return min(lo, m), max(hi, m)  # a round trip through the transform may move m by one ulp
+
+
+def seed_t_interval(v: np.ndarray, ci: float, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """``mean +- t_{S-1, (1 + ci) / 2} sd / sqrt(S)`` over the ``S`` rows of ``v`` (axis 0), clipped to
+    ``bounds``: the seed is the unit, and with 2-10 seeds a percentile bootstrap of the mean (normal
+    quantiles, never beyond the seeds' own range) covers far below its nominal level
+    (docs/DEFINITIONS.md, "Learning order"; tests/test_dynamics_calibration.py). Used by the
+    learning-order summaries; :func:`seed_group_t_interval` adds a test-group term to the same seed term."""
+    from scipy.stats import t
+
+    n = v.shape[0]
+    m = v.mean(axis=0)
+    half = t.ppf((1 + ci) / 2, n - 1) * v.std(axis=0, ddof=1) / np.sqrt(n)
+    return np.clip(m - half, *bounds), np.clip(m + half, *bounds)
 
 
 def seed_group_t_interval(
