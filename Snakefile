@@ -8,6 +8,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+from shortcut_psd import preload  # noqa: E402
 from shortcut_psd.config import prepare  # noqa: E402
 
 # config.yaml is the default study; `--configfile other.yaml` replaces it (configs/ hold complete
@@ -35,6 +36,20 @@ include: "workflow/rules/psd.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/probes.smk"
+
+
+# Local runs: jobs start as forks of one process that has imported torch, timm and the library
+# (shortcut_psd.preload; `preload: false` turns it off). Never under SLURM or with --use-conda.
+onstart:
+    preload.start_for_workflow(workflow, config)
+
+
+onsuccess:
+    preload.stop()
+
+
+onerror:
+    preload.stop()
 
 
 rule all:

@@ -1,7 +1,9 @@
 """Fixed cost per job of a finished study, per rule, from the jobs' own logs and benchmark files.
 
 Every workflow script logs at exit ``timing: setup_s=<process start to the end of its imports>
-work_s=<from there to exit>`` (``workflow/scripts/_common.py``); Snakemake's benchmark file of the same job
+work_s=<from there to exit> cpu_s=... max_rss_mb=... preloaded=<0|1>`` (``workflow/scripts/_common.py``;
+``preloaded=1``: the job ran in a fork of the preloader, ``shortcut_psd.preload``, and its set-up still
+counts from the start of the job's own process); Snakemake's benchmark file of the same job
 (``<results>/benchmarks/<same path>.tsv``, column ``s``) gives the job's whole wall time, from the moment
 Snakemake starts it to its end. So per job:
 
@@ -27,7 +29,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-TIMING = re.compile(r"timing: setup_s=(?P<setup>[0-9.]+|nan) work_s=(?P<work>[0-9.]+)")
+TIMING = re.compile(
+    r"timing: setup_s=(?P<setup>[0-9.]+|nan) work_s=(?P<work>[0-9.]+)"
+    r"(?: cpu_s=[0-9.]+ max_rss_mb=[0-9.]+ preloaded=(?P<preloaded>[01]))?"
+)
 RULE = re.compile(r"start: rule (?P<rule>\S+),")
 
 
@@ -49,14 +54,18 @@ def job_times(results: str | Path) -> list[dict]:
         timing = TIMING.search(text)
         setup = float(timing["setup"]) if timing else None
         work = float(timing["work"]) if timing else None
-        rows.append({"rule": rule["rule"], "log": str(log), "wall_s": wall, "setup_s": setup, "work_s": work})
+        preloaded = bool(timing and timing["preloaded"] == "1")
+        rows.append(
+            {"rule": rule["rule"], "log": str(log), "wall_s": wall, "setup_s": setup, "work_s": work,
+             "preloaded": preloaded}
+        )  # fmt: skip
     return rows
 
 
 def summarise(rows: list[dict]) -> dict:
     """Per rule and in total: jobs, summed wall, summed fixed cost (wall - work) and its share of the
     summed wall of the jobs that logged their timing."""
-    keys = ("jobs", "wall_s", "marked_wall_s", "fixed_s", "setup_s", "unmarked")
+    keys = ("jobs", "wall_s", "marked_wall_s", "fixed_s", "setup_s", "unmarked", "preloaded")
     per = defaultdict(lambda: dict.fromkeys(keys, 0))
     for r in rows:
         if r["wall_s"] is None:
@@ -64,6 +73,7 @@ def summarise(rows: list[dict]) -> dict:
         p = per[r["rule"]]
         p["jobs"] += 1
         p["wall_s"] += r["wall_s"]
+        p["preloaded"] += bool(r.get("preloaded"))
         if r["work_s"] is None:
             p["unmarked"] += 1
             continue
@@ -79,14 +89,14 @@ def summarise(rows: list[dict]) -> dict:
 
 def table(summary: dict) -> str:
     lines = [
-        "| rule | jobs | summed wall s | fixed s (wall - work) | of which set-up s | fixed share |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| rule | jobs | preloaded | summed wall s | fixed s (wall - work) | of which set-up s | fixed share |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = [*summary["rules"].items(), ("**all**", summary["total"])]
     for rule, p in rows:
         unmarked = f" ({p['unmarked']} unmarked)" if p["unmarked"] else ""
         lines.append(
-            f"| {rule} | {p['jobs']}{unmarked} | {p['wall_s']:.1f} | {p['fixed_s']:.1f} | {p['setup_s']:.1f} "
+            f"| {rule} | {p['jobs']}{unmarked} | {p['preloaded']} | {p['wall_s']:.1f} | {p['fixed_s']:.1f} | {p['setup_s']:.1f} "
             f"| {100 * p['share']:.1f} % |"
         )
     return "\n".join(lines)

@@ -71,19 +71,31 @@ def main() -> None:
         help="with --skip-scratch: bring --results up to date first (timed)",
     )
     ap.add_argument("--cores", default="2")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra --config entries for the study's runs (e.g. preload=False)",
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     print(f"# {_util.machine()}")
     tmp = Path(tempfile.mkdtemp(prefix="bench_workflow."))
     results = Path(args.results) if args.results else tmp / "results"
-    out: dict = {"machine": _util.machine(), "results": str(results)}
+    out: dict = {"machine": _util.machine(), "results": str(results), "set": args.set}
     try:
         if not args.plan_only:
             _util.wait_quiet()
             if not args.skip_scratch:
                 load = _util.loadavg()
                 s, log = snakemake(
-                    "--cores", args.cores, "--config", f"results={results}", log=tmp / "scratch.log"
+                    "--cores",
+                    args.cores,
+                    "--config",
+                    f"results={results}",
+                    *args.set,
+                    log=tmp / "scratch.log",
                 )
                 jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
                 out["scratch_s"] = s
@@ -98,14 +110,14 @@ def main() -> None:
                 print(bench_startup.table(fixed), flush=True)
             if args.skip_scratch and args.update_first:
                 s, log = snakemake(
-                    "--cores", args.cores, "--config", f"results={results}", log=tmp / "update.log"
+                    "--cores", args.cores, "--config", f"results={results}", *args.set, log=tmp / "update.log"
                 )
                 jobs = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
                 print(
                     f"update run: {s:7.1f} s, {jobs[-1][1] if jobs else 0} jobs | {_util.loadavg()}",
                     flush=True,
                 )
-            s, log = snakemake("--cores", args.cores, "--config", f"results={results}")
+            s, log = snakemake("--cores", args.cores, "--config", f"results={results}", *args.set)
             noop = "Nothing to be done" in log
             out["noop_s"] = s
             print(f"no-op rerun: {s:7.1f} s ({'nothing to do' if noop else 'JOBS RAN'}) | {_util.loadavg()}")

@@ -26,12 +26,18 @@ def _job(results: Path, rel: str, rule: str, wall: float, timing: str | None) ->
 
 def test_fixed_cost_is_wall_minus_work(tmp_path):
     _job(tmp_path, "finetune/a/seed0", "finetune", 20.0, "timing: setup_s=4.50 work_s=15.00")
-    _job(tmp_path, "finetune/b/seed0", "finetune", 10.0, "timing: setup_s=4.00 work_s=5.00")
+    _job(
+        tmp_path,
+        "finetune/b/seed0",
+        "finetune",
+        10.0,
+        "timing: setup_s=4.00 work_s=5.00 cpu_s=4.10 max_rss_mb=690 preloaded=1",
+    )
     _job(tmp_path, "aggregate", "aggregate", 3.0, None)  # written before the marks existed
     (tmp_path / "logs" / "snakemake.log").write_text("not a job log\n")
     s = bench_startup.summarise(bench_startup.job_times(tmp_path))
     ft = s["rules"]["finetune"]
-    assert ft["jobs"] == 2 and ft["fixed_s"] == pytest.approx(10.0) and ft["setup_s"] == pytest.approx(8.5)
+    assert ft["jobs"] == 2 and ft["preloaded"] == 1 and ft["fixed_s"] == pytest.approx(10.0) and ft["setup_s"] == pytest.approx(8.5)
     assert ft["share"] == pytest.approx(10.0 / 30.0)
     assert s["rules"]["aggregate"]["unmarked"] == 1
     assert s["total"]["share"] == pytest.approx(10.0 / 30.0)  # unmarked jobs are not in the share
@@ -41,7 +47,7 @@ def test_fixed_cost_is_wall_minus_work(tmp_path):
         text=True,
         check=True,
     ).stdout
-    assert "| finetune | 2 | 30.0 | 10.0 | 8.5 | 33.3 % |" in out
+    assert "| finetune | 2 | 1 | 30.0 | 10.0 | 8.5 | 33.3 % |" in out
 
 
 def test_script_marks_reach_the_log(tmp_path):

@@ -297,6 +297,10 @@ def test_project_workflow_on_slurm_reruns_only_affected_jobs(request, tmp_path):
     tables = sorted((results / "tables").glob("*.csv"))
     assert tables, f"no {results}/tables/*.csv\n" + first.describe(cluster)
     assert all(j["JobState"] == "COMPLETED" for j in first.jobs), first.describe(cluster)
+    # jobs on cluster nodes start the ordinary way: no preloader (shortcut_psd.preload) is started
+    assert not (results / "logs" / "preload.log").exists()
+    logs = "".join(p.read_text() for p in (results / "logs").rglob("*.log"))
+    assert "preloaded=1" not in logs and "preloaded=0" in logs
 
     name, param, old, new = perturb_one_artifact_parameter(cfg)
     edited = tmp_path / "smoke-edited.yaml"

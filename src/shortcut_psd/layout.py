@@ -160,6 +160,10 @@ class Layout:
     def benchmark(self, rule: str, **values: Any) -> str:
         return f"{self.root}/benchmarks/{fill(JOBS[rule], **values)}.tsv"
 
+    def preload_log(self) -> Path:
+        """The log of a local run's preloader (``shortcut_psd.preload``; not a job)."""
+        return Path(self.root) / "logs" / "preload.log"
+
 
 class Inputs:
     """A job's input files, looked up by kind and wildcards.

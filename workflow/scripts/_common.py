@@ -4,9 +4,12 @@ Makes the library importable without installing it (per-rule conda environments 
 packages), sends logging and warnings to the rule's log file, and sets the thread count.
 
 Timing marks: :func:`ready` marks the end of a job's set-up (interpreter start, imports); :func:`finish`,
-the last line of every script, logs ``timing: setup_s=<process start to ready> work_s=<ready to finish>``
-(``benchmarks/bench_startup.py`` reads it beside the rule's benchmark file to give the fixed cost per rule)
-and ends the process at once.
+the last line of every script, logs ``timing: setup_s=<process start to ready> work_s=<ready to finish>
+cpu_s=<CPU time> max_rss_mb=<peak memory> preloaded=<0|1>`` (``benchmarks/bench_startup.py`` reads it
+beside the rule's benchmark file to give the fixed cost per rule) and ends the process at once.
+
+Local runs: :func:`start` first hands the job to the preloader (``shortcut_psd.preload``), whose fork
+runs this same script with torch and timm already imported.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ if str(SRC) in sys.path:
     sys.path.remove(str(SRC))
 sys.path.insert(0, str(SRC))
 
+from shortcut_psd import preload  # noqa: E402 - torch-free; needs SRC on the path
+
 
 def start(snakemake, name: str) -> logging.Logger:
-    """Log to the rule's log file (and stderr), set torch threads; return the script's logger."""
+    """Log to the rule's log file (and stderr), set torch threads; return the script's logger.
+
+    First, a local run's job hands itself to the preloader (``shortcut_psd.preload``): a fork of a
+    process that has imported torch, timm and the library runs this same script, and this process exits
+    with its status. Where the preloader cannot take the job, it runs here the ordinary way."""
+    status = preload.delegate(process_start_time())
+    if status is not None:
+        preload.exit_now(status)
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [
@@ -49,6 +61,10 @@ def start(snakemake, name: str) -> logging.Logger:
 
         torch.set_num_threads(threads)
     log.info("start: rule %s, wildcards %s, threads %d", snakemake.rule, dict(snakemake.wildcards), threads)
+    if preload.in_child():
+        log.info("preloaded: forked by the preloader (%d ms after the job started)", _since_start_ms())
+    elif preload.LAST_REFUSAL:
+        log.info("preloader not used: %s", preload.LAST_REFUSAL[0])
     log.info("outputs: %s", ", ".join(map(str, snakemake.output)))
     return log
 
@@ -80,7 +96,11 @@ def ready() -> Timer:
 
 
 def process_start_time() -> float | None:
-    """Wall-clock time (s since the epoch) at which this process started, from /proc (None elsewhere)."""
+    """Wall-clock time (s since the epoch) at which this job's process started, from /proc (None
+    elsewhere). In a preloaded child, the start of the job process it serves: its set-up counts from
+    there, as a fresh process's would."""
+    if preload.client_start_time() is not None:
+        return preload.client_start_time()
     try:
         stat = Path(f"/proc/{os.getpid()}/stat").read_text()
         ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime (clock ticks after boot)
@@ -100,11 +120,24 @@ def finish(log: logging.Logger) -> None:
     if _READY:
         t0 = process_start_time()
         setup = f"{_READY[0] - t0:.2f}" if t0 is not None else "nan"
-        log.info("timing: setup_s=%s work_s=%.2f", setup, time.time() - _READY[0])
+        cpu, rss = preload.usage()
+        log.info(
+            "timing: setup_s=%s work_s=%.2f cpu_s=%.2f max_rss_mb=%.0f preloaded=%d",
+            setup,
+            time.time() - _READY[0],
+            cpu,
+            rss,
+            preload.in_child(),
+        )
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    preload.exit_now(0)
+
+
+def _since_start_ms() -> float:
+    t0 = process_start_time()
+    return 1000.0 * (time.time() - t0) if t0 is not None else float("nan")
 
 
 def make_init(snakemake, *, num_classes: int, clean_train_images):
