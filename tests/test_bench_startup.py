@@ -37,7 +37,12 @@ def test_fixed_cost_is_wall_minus_work(tmp_path):
     (tmp_path / "logs" / "snakemake.log").write_text("not a job log\n")
     s = bench_startup.summarise(bench_startup.job_times(tmp_path))
     ft = s["rules"]["finetune"]
-    assert ft["jobs"] == 2 and ft["preloaded"] == 1 and ft["fixed_s"] == pytest.approx(10.0) and ft["setup_s"] == pytest.approx(8.5)
+    assert (
+        ft["jobs"] == 2
+        and ft["preloaded"] == 1
+        and ft["fixed_s"] == pytest.approx(10.0)
+        and ft["setup_s"] == pytest.approx(8.5)
+    )
     assert ft["share"] == pytest.approx(10.0 / 30.0)
     assert s["rules"]["aggregate"]["unmarked"] == 1
     assert s["total"]["share"] == pytest.approx(10.0 / 30.0)  # unmarked jobs are not in the share

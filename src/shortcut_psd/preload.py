@@ -225,7 +225,9 @@ def start(scripts: Path, src: Path, log: Path, *, threads: int) -> Handle | None
     process with threads cannot be forked safely)."""
     if not sys.platform.startswith("linux") or threads != 1 or _STARTED:
         return None
-    folder = tempfile.mkdtemp(prefix="shortcut-psd-preload-")  # short: a socket path has ~100 bytes
+    # mkdtemp's folder is private (mode 0700): only this user can reach the socket, and so ask the server
+    # to run a script; short, because a socket's path has at most ~100 bytes
+    folder = tempfile.mkdtemp(prefix="shortcut-psd-preload-")
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop(SOCKET_ENV, None)
@@ -368,6 +370,10 @@ class Server:
         self.log(f"imported {len(loaded)} modules in {time.perf_counter() - t0:.2f} s: {' '.join(loaded)}")
         if threads != 1:
             self.log(f"not serving: {threads} threads after the imports, and forking them is unsafe")
+            return False
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():  # a forked child cannot use its parent's CUDA
+            self.log("not serving: CUDA was initialised by the imports, and a forked child cannot use it")
             return False
         gc.collect()
         gc.freeze()  # children touch fewer shared pages (copy-on-write) when the collector skips these
