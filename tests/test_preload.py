@@ -27,7 +27,9 @@ SRC = REPO / "src"
 
 JOB = textwrap.dedent(
     f"""
-    import json, os, sys, time
+    import json, os, sys, tempfile, time
+    import numpy.random  # preloaded by the server, so its global state exists before any fork
+    import caches_tmp  # the server's imports ask for the temporary folder before any job's TMPDIR
     sys.path.insert(0, {str(SRC)!r})
     from shortcut_psd import preload
     status = preload.delegate(time.time())
@@ -36,7 +38,8 @@ JOB = textwrap.dedent(
     mode = sys.argv[1]
     line = sys.stdin.readline().strip() if mode == "stdin" else None
     print(json.dumps({{"child": preload.in_child(), "cwd": os.getcwd(), "x": os.environ.get("X"),
-                      "refusal": preload.LAST_REFUSAL, "argv": sys.argv[1:], "stdin": line}}), flush=True)
+                      "refusal": preload.LAST_REFUSAL, "argv": sys.argv[1:], "stdin": line,
+                      "tmp": tempfile.gettempdir(), "draw": numpy.random.random()}}), flush=True)
     if mode == "exit3":
         sys.exit(3)
     if mode == "raise":
@@ -74,6 +77,7 @@ def scripts(tmp_path) -> Path:
     folder = tmp_path / "scripts"
     folder.mkdir()
     (folder / "job.py").write_text(JOB)
+    (folder / "caches_tmp.py").write_text("import tempfile\n\ntempfile.gettempdir()\n")
     return folder
 
 
@@ -115,9 +119,14 @@ def run_job(
 def test_a_job_runs_in_a_child_with_its_own_cwd_env_argv_and_streams(server, scripts, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    proc = run_job(scripts, "stdin", "two", cwd=work, env=job_env(X="forty-two"), input="hello\n")
+    tmp = tmp_path / "job-tmp"
+    tmp.mkdir()
+    proc = run_job(
+        scripts, "stdin", "two", cwd=work, env=job_env(X="forty-two", TMPDIR=str(tmp)), input="hello\n"
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
+    seen.pop("draw")
     assert seen == {
         "child": True,
         "cwd": str(work),
@@ -125,6 +134,7 @@ def test_a_job_runs_in_a_child_with_its_own_cwd_env_argv_and_streams(server, scr
         "refusal": [],
         "argv": ["stdin", "two"],
         "stdin": "hello",
+        "tmp": str(tmp),  # Snakemake sets TMPDIR per job; the server's cached folder is not used
     }
     assert "forked" in Path(server.log).read_text()
 
@@ -136,6 +146,11 @@ def test_the_job_process_exits_with_the_childs_status(server, scripts, tmp_path,
     assert json.loads(proc.stdout.splitlines()[0])["child"] is True
     if mode == "raise":  # the traceback reaches the job's own stderr (Snakemake's log of the job)
         assert "ValueError: boom in the job" in proc.stderr
+
+
+def test_children_do_not_share_the_servers_global_random_stream(server, scripts, tmp_path):
+    draws = [json.loads(run_job(scripts, "ok", cwd=tmp_path).stdout)["draw"] for _ in range(2)]
+    assert draws[0] != draws[1]
 
 
 def test_a_job_with_another_thread_count_runs_the_ordinary_way(server, scripts, tmp_path):

@@ -363,7 +363,7 @@ class Server:
 
     def load(self) -> bool:
         t0 = time.perf_counter()
-        sys.path.insert(0, str(self.scripts))
+        sys.path.append(str(self.scripts))  # where Snakemake's preamble puts it: after everything else
         loaded = _preload(SNAKEMAKE_PREAMBLE + tuple(script_imports(self.scripts)))
         threads = _thread_count()
         self.files = _watched_files([self.src, self.scripts])
@@ -495,6 +495,7 @@ class Server:
         os.environ.clear()
         os.environ.update(request["env"])
         os.umask(int(request["umask"]))
+        _fresh_process_state()
         CHILD.conn, CHILD.client_start = conn, request.get("start")
         conn.settimeout(None)
         conn.sendall(f"ok {os.getpid()}\n".encode())
@@ -513,6 +514,18 @@ class Server:
         sys.stdout.flush()
         sys.stderr.flush()
         exit_now(code)
+
+
+def _fresh_process_state() -> None:
+    """In a child, what a fresh process would not have inherited from the server: ``tempfile``'s cached
+    folder (recomputed from the job's TMPDIR, which Snakemake sets per job) and numpy's global random
+    state (entropy-seeded in a fresh process; children must not share one stream). Python's ``random``
+    reseeds itself after a fork. The study seeds every generator it uses explicitly, so neither reaches
+    a result; they keep a child's behaviour that of a fresh process."""
+    tempfile.tempdir = None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
 
 
 def _mtime(path: str) -> float | None:
