@@ -153,6 +153,25 @@ def test_children_do_not_share_the_servers_global_random_stream(server, scripts,
     assert draws[0] != draws[1]
 
 
+def test_children_do_not_share_the_servers_torch_generator(tmp_path, monkeypatch):
+    folder = tmp_path / "torch_scripts"
+    folder.mkdir()
+    (folder / "job.py").write_text(
+        f"import sys, time\nimport torch\nsys.path.insert(0, {str(SRC)!r})\nfrom shortcut_psd import preload\n"
+        "status = preload.delegate(time.time())\nif status is not None:\n    preload.exit_now(status)\n"
+        "print(preload.in_child(), torch.rand(1).item())\n"
+    )
+    monkeypatch.delenv(preload.SOCKET_ENV, raising=False)
+    handle = preload.start(folder, SRC, tmp_path / "preload.log", threads=1)
+    try:
+        _wait(lambda: os.path.exists(handle.socket), what="the socket")
+        outs = [run_job(folder, cwd=tmp_path).stdout.split() for _ in range(2)]
+    finally:
+        preload.stop()
+    assert [o[0] for o in outs] == ["True", "True"]
+    assert outs[0][1] != outs[1][1]
+
+
 def test_a_job_with_another_thread_count_runs_the_ordinary_way(server, scripts, tmp_path):
     proc = run_job(scripts, "ok", cwd=tmp_path, env=job_env(OMP_NUM_THREADS="2"))
     assert proc.returncode == 0, proc.stderr

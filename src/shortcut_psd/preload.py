@@ -518,14 +518,19 @@ class Server:
 
 def _fresh_process_state() -> None:
     """In a child, what a fresh process would not have inherited from the server: ``tempfile``'s cached
-    folder (recomputed from the job's TMPDIR, which Snakemake sets per job) and numpy's global random
-    state (entropy-seeded in a fresh process; children must not share one stream). Python's ``random``
-    reseeds itself after a fork. The study seeds every generator it uses explicitly, so neither reaches
-    a result; they keep a child's behaviour that of a fresh process."""
+    folder (recomputed from the job's TMPDIR, which Snakemake sets per job), and numpy's and torch's
+    global random states (entropy-seeded in a fresh process; children must not share one stream).
+    Python's ``random`` reseeds itself after a fork. The study seeds every generator it uses explicitly,
+    so none of these reaches a result; they keep a child's behaviour that of a fresh process. What cannot
+    be redone after start: children share the server's string-hash seed (``PYTHONHASHSEED``), so set
+    order of strings is the same in every child, where fresh processes differ."""
     tempfile.tempdir = None
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.seed()  # torch, too, seeds its default generator from entropy in a fresh process
 
 
 def _mtime(path: str) -> float | None:
