@@ -25,8 +25,10 @@ Nailgun, specialised to Snakemake's ``script:`` jobs:
   other remote executors; ``preload: false`` in the config; ``--no-hooks``), or any error on the way.
 
 A child runs exactly the code a fresh process would, from the same files, with the same seeds, thread
-counts and environment; ``tests/test_preload.py`` checks the fallbacks and the signal and exit-status
-paths, and that study outputs are byte-identical with and without it. Known difference: Snakemake's
+counts and environment, and starts with fresh per-process state where the server's would leak
+(:func:`_fresh_process_state`: temporary folder, numpy's and torch's global random streams);
+``tests/test_preload.py`` checks these, the fallbacks, the signal and exit-status paths, and that study
+outputs are byte-identical with and without it. Known difference: Snakemake's
 ``benchmark:`` file measures the job process's own process tree, so its ``cpu_time`` and ``max_rss`` miss
 a preloaded child's work (its wall time ``s`` is right); the job's log line ``timing:`` gives the child's
 CPU time and peak memory (``cpu_s``, ``max_rss_mb``). Set ``preload: false`` for benchmark files that
