@@ -77,9 +77,15 @@ def test_default_recipe_is_not_shared_state():
         ({"schedule": "step"}, "recipe schedule 'step' is not one of cosine, constant"),
         ({"max_train_images": 5}, "applied by shortcut_psd.study"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"patience": -1}, "patience must be >= 0"),
+        # the schema's bound (0.5), the one place: the loop once allowed up to 1 on its own
+        ({"label_smoothing": 0.7}, r"label_smoothing must be <= 0.5; got 0.7"),
+        ({"momentum": 1.5}, r"momentum must be <= 1"),
     ],
 )
 def test_bad_recipes_are_refused(recipe, match):
+    """Every bound comes from the schema (train_recipe.BOUNDS), so the config check and the loop agree."""
     with pytest.raises(ConfigError, match=match):
         train.resolve_recipe(recipe)
 

@@ -55,6 +55,18 @@ if _no_default := [k for k, p in _PROPERTIES.items() if "default" not in p]:
 DEFAULT_RECIPE: dict[str, Any] = {k: p["default"] for k, p in _PROPERTIES.items() if k not in STUDY_KEYS}
 #: the schema's allowed values of the recipe keys that have a list of them
 CHOICES: dict[str, tuple[Any, ...]] = {k: tuple(p["enum"]) for k, p in _PROPERTIES.items() if "enum" in p}
+#: the schema's numeric bounds: key -> [(JSON-schema keyword, bound)], e.g. epochs -> [("minimum", 1)]
+_COMPARE = {
+    "minimum": (">=", lambda v, b: v >= b),
+    "exclusiveMinimum": (">", lambda v, b: v > b),
+    "maximum": ("<=", lambda v, b: v <= b),
+    "exclusiveMaximum": ("<", lambda v, b: v < b),
+}
+BOUNDS: dict[str, list[tuple[str, float]]] = {
+    k: [(word, p[word]) for word in _COMPARE if word in p]
+    for k, p in _PROPERTIES.items()
+    if k not in STUDY_KEYS
+}
 
 
 def resolve_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -74,13 +86,9 @@ def resolve_recipe(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
     for key, allowed in CHOICES.items():
         if out[key] not in allowed:
             raise ConfigError(f"recipe {key} '{out[key]}' is not one of {', '.join(allowed)}")
-    for key in ("epochs", "batch_size"):
-        if int(out[key]) < 1:
-            raise ConfigError(f"recipe {key} must be >= 1; got {out[key]}")
-    if not float(out["lr"]) > 0:
-        raise ConfigError(f"recipe lr must be > 0; got {out['lr']}")
-    if min(int(out["patience"]), int(out["warmup_epochs"])) < 0:
-        raise ConfigError("recipe patience and warmup_epochs must be >= 0")
-    if not 0 <= float(out["label_smoothing"]) < 1:
-        raise ConfigError(f"recipe label_smoothing must lie in [0, 1); got {out['label_smoothing']}")
+    for key, bounds in BOUNDS.items():
+        for word, bound in bounds:
+            sign, holds = _COMPARE[word]
+            if not holds(float(out[key]), bound):
+                raise ConfigError(f"recipe {key} must be {sign} {bound}; got {out[key]}")
     return out
