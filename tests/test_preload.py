@@ -230,6 +230,47 @@ def test_a_signal_to_the_job_process_reaches_its_child(server, scripts, tmp_path
         job.kill()
 
 
+def test_a_quick_jobs_status_in_the_same_packet_as_its_start_is_read(tmp_path):
+    """A child that ends at once can send "ok <pid>" and "exit <status>" in one packet: the job process
+    must read both lines (it once read the packet as one reply and then took the closed connection for
+    a child that died)."""
+    import socket
+    import threading
+
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        head, fds, _, _ = socket.recv_fds(conn, 16, 3)
+        body = b""
+        while len(body) < int(head):
+            body += conn.recv(65536)
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(b"ok 999999\nexit 7\n")
+        conn.close()
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    job = tmp_path / "quick.py"
+    job.write_text(
+        f"import sys\nsys.path.insert(0, {str(SRC)!r})\nfrom shortcut_psd import preload\nprint(preload.delegate())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(job)],
+        env=job_env(**{preload.SOCKET_ENV: path}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    thread.join(10)
+    listener.close()
+    assert proc.stdout.strip() == "7", proc.stderr
+
+
 def test_no_server_means_the_ordinary_way(scripts, tmp_path, monkeypatch):
     env = job_env(**{preload.SOCKET_ENV: str(tmp_path / "absent")})
     proc = run_job(scripts, "ok", cwd=tmp_path, env=env)

@@ -109,6 +109,9 @@ def delegate(start_time: float | None = None) -> int | None:
     path = os.environ.get(SOCKET_ENV)
     if not path or in_child():
         return None
+    if not os.path.isfile(sys.argv[0]):  # the child runs the script file again from its first line
+        LAST_REFUSAL.append(f"{sys.argv[0]!r} is not a script file")
+        return None
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(_CONNECT_TIMEOUT_S)
@@ -131,7 +134,8 @@ def delegate(start_time: float | None = None) -> int | None:
         socket.send_fds(sock, [f"{len(body):{_HEADER_LEN}d}".encode()], [0, 1, 2])
         sock.sendall(body)
         sock.settimeout(_REPLY_TIMEOUT_S)
-        reply = _readline(sock)
+        lines = sock.makefile("rb")  # buffered: "ok" and "exit" of a quick job can arrive in one packet
+        reply = _readline(lines)
     except OSError as exc:
         sock.close()
         LAST_REFUSAL.append(f"the preloader did not answer ({exc})")
@@ -144,7 +148,7 @@ def delegate(start_time: float | None = None) -> int | None:
     _forward_signals(child)
     sock.settimeout(None)
     try:
-        last = _readline(sock)
+        last = _readline(lines)
     except OSError:
         last = ""
     if last.startswith("exit "):
@@ -178,7 +182,8 @@ def exit_now(code: int) -> None:
 def usage() -> tuple[float, float]:
     """CPU seconds (user + system) and peak resident memory (MiB) of this process so far.
 
-    In a child the counters start at the fork (Linux resets them), so they are the job's own."""
+    In a child the CPU time counts from the fork (Linux resets it), so it is the job's own; the peak
+    memory includes the pages it shares with the server, as a fresh process's includes its own imports."""
     import resource
 
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -191,14 +196,9 @@ def _umask() -> int:
     return mask
 
 
-def _readline(sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n"):
-        part = sock.recv(256)
-        if not part:
-            break
-        data += part
-    return data.decode(errors="replace").strip()
+def _readline(lines) -> str:
+    """One line from the server or the child (empty once the connection has closed)."""
+    return lines.readline().decode(errors="replace").strip()
 
 
 # ------------------------------------------------------------------------------------------ Snakemake side
