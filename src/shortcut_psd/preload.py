@@ -45,6 +45,7 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -286,10 +287,7 @@ def stop() -> None:
             except subprocess.TimeoutExpired:
                 handle.proc.kill()
                 handle.proc.wait()
-        for name in os.listdir(handle.folder) if os.path.isdir(handle.folder) else ():
-            os.unlink(os.path.join(handle.folder, name))
-        if os.path.isdir(handle.folder):
-            os.rmdir(handle.folder)
+        shutil.rmtree(handle.folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ server
@@ -330,21 +328,10 @@ def _thread_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def _watched_files(roots: Iterable[Path]) -> dict[str, float]:
-    """Modification times of the loaded modules' files under ``roots`` (the library and the scripts)."""
-    roots = [str(r.resolve()) for r in roots]
-    files: dict[str, float] = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and any(os.path.realpath(path).startswith(r + os.sep) for r in roots):
-            try:
-                files[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                pass
-    for root in roots:
-        for path in Path(root).rglob("*.py"):
-            files.setdefault(str(path), path.stat().st_mtime_ns)
-    return files
+def _watched_files(roots: Iterable[Path]) -> dict[str, int]:
+    """Modification times (ns) of every ``.py`` file under ``roots`` (the library and the scripts): the
+    loaded modules among them, and any a job may import later."""
+    return {str(path): path.stat().st_mtime_ns for root in roots for path in Path(root).rglob("*.py")}
 
 
 class Server:
@@ -358,7 +345,7 @@ class Server:
         self.children: set[int] = set()
         self.stopping = False
         self.listener: socket.socket | None = None
-        self.files: dict[str, float] = {}
+        self.files: dict[str, int] = {}
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} preloader {os.getpid()}: {message}", flush=True)
@@ -535,7 +522,7 @@ def _fresh_process_state() -> None:
         torch.seed()  # torch, too, seeds its default generator from entropy in a fresh process
 
 
-def _mtime(path: str) -> float | None:
+def _mtime(path: str) -> int | None:
     try:
         return os.stat(path).st_mtime_ns
     except OSError:
